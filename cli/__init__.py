@@ -1,0 +1,1 @@
+"""The `erysta-workers` command line: operator commands, the simulator and the demo."""

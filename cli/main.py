@@ -1,0 +1,219 @@
+"""`erysta-workers`: place and inspect orders, run the simulator, run the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from config import SettingsError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Buy digital goods from Erysta and deliver the keys to the shop."""
+
+
+def _parse_item(value: str) -> dict[str, Any]:
+    product_id, _, quantity = value.partition(":")
+    if not quantity:
+        return {"id": product_id, "quantity": 1}
+    if not quantity.isdigit():
+        raise click.BadParameter(f"{value!r}: expected PRODUCT_ID or PRODUCT_ID:QUANTITY")
+    return {"id": product_id, "quantity": int(quantity)}
+
+
+@main.command()
+@click.argument("reference_id")
+@click.option(
+    "--item",
+    "items",
+    multiple=True,
+    required=True,
+    metavar="PRODUCT_ID[:QUANTITY]",
+    help="A product to buy, with its quantity (1 if omitted). Repeat for several products.",
+)
+def place(reference_id: str, items: tuple[str, ...]) -> None:
+    """Record an order under REFERENCE_ID and enqueue it, as checkout code does."""
+    from tasks.api import InvalidOrderError, ReferenceConflictError, submit_order  # noqa: PLC0415
+
+    try:
+        status = submit_order(reference_id, [_parse_item(item) for item in items])
+    except (InvalidOrderError, ReferenceConflictError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    verb = "queued" if status.created else "already exists"
+    click.echo(f"order {status.reference_id} {verb}: {status.state}")
+
+
+@main.command()
+@click.argument("reference_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the record and timeline as JSON.")
+def show(reference_id: str, as_json: bool) -> None:
+    """Show an order's state and timeline. Keys are never shown."""
+    from tasks.runtime import runtime  # noqa: PLC0415
+
+    ledger = runtime().ledger
+    record = ledger.get(reference_id)
+    if record is None:
+        raise click.ClickException(f"order {reference_id!r} not found")
+    timeline = ledger.timeline(reference_id)
+    if as_json:
+        fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
+        fields["items"] = [item.to_json() for item in record.items]
+        fields["delivered_sinks"] = sorted(record.delivered_sinks)
+        click.echo(json.dumps({"order": fields, "timeline": timeline}, default=str, indent=2))
+        return
+
+    click.echo(f"order {record.reference_id}: {record.state.value}")
+    for name in ("outcome", "erysta_order_id", "erysta_status", "message", "total_debit"):
+        value = getattr(record, name)
+        if value:
+            click.echo(f"  {name}: {getattr(value, 'value', value)}")
+    click.echo("  items: " + ", ".join(f"{i.product_id} x{i.quantity}" for i in record.items))
+    click.echo("timeline:")
+    for entry in timeline:
+        click.echo("  " + _format_event(entry))
+
+
+def _format_event(entry: dict[str, Any]) -> str:
+    at = datetime.fromtimestamp(float(entry.pop("at")), UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    event = entry.pop("event")
+    entry.pop("expected", None)
+    details = " ".join(f"{key}={value}" for key, value in entry.items() if value is not None)
+    return f"{at}  {event:<16} {details}"
+
+
+@main.command(name="list")
+@click.option("--state", help="Only orders in this state, e.g. NEEDS_ATTENTION.")
+@click.option("--limit", default=50, show_default=True, help="Most recent orders to list.")
+def list_orders(state: str | None, limit: int) -> None:
+    """List recent orders, newest first, with their state and age."""
+    from tasks.runtime import runtime  # noqa: PLC0415
+
+    rt = runtime()
+    now = rt.clock()
+    shown = 0
+    for reference_id in rt.ledger.reference_ids(limit=10_000):
+        record = rt.ledger.get(reference_id)
+        if record is None or (state and record.state.value != state.upper()):
+            continue
+        age_s = now - record.created_at
+        click.echo(f"{record.reference_id:<40} {record.state.value:<20} {age_s:>10.0f} s")
+        shown += 1
+        if shown >= limit:
+            break
+
+
+@main.command(name="new-vault-key")
+def new_vault_key_command() -> None:
+    """Print a new encryption key for VAULT_KEYS."""
+    from fulfillment.vault import new_vault_key  # noqa: PLC0415
+
+    click.echo(new_vault_key())
+
+
+@main.command(name="new-webhook-secret")
+def new_webhook_secret() -> None:
+    """Print a new whsec_ secret for WEBHOOK_SECRET."""
+    from fulfillment.signing import generate_secret  # noqa: PLC0415
+
+    click.echo(generate_secret())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--simulator-port", default=8080, show_default=True, help="Port of the simulator.")
+@click.option("--shop-port", default=8081, show_default=True, help="Port of the demo shop.")
+@click.option(
+    "--api-key",
+    envvar="SANDBOX_API_KEY",
+    default="sandbox-key",
+    show_default=True,
+    help="API key the simulator accepts (env SANDBOX_API_KEY).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="WEBHOOK_SECRET",
+    help="whsec_ secret the demo shop verifies (env WEBHOOK_SECRET).",
+)
+@click.option("--no-shop", is_flag=True, help="Run only the simulator.")
+def sandbox(
+    host: str,
+    simulator_port: int,
+    shop_port: int,
+    api_key: str,
+    webhook_secret: str | None,
+    no_shop: bool,
+) -> None:
+    """Run the Erysta simulator and the demo shop until interrupted."""
+    from sandbox.run import run_sandbox  # noqa: PLC0415
+
+    if not no_shop and not webhook_secret:
+        raise click.ClickException(
+            "WEBHOOK_SECRET is missing: the demo shop verifies signatures; set it or "
+            "pass --webhook-secret (create one with `erysta-workers new-webhook-secret`)"
+        )
+    run_sandbox(
+        host=host,
+        simulator_port=simulator_port,
+        shop_port=None if no_shop else shop_port,
+        api_key=api_key,
+        webhook_secret=webhook_secret,
+    )
+
+
+@main.command()
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Keep the stack up after the summary, for Flower, until Ctrl-C.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for logs and Redis data (default: a new temporary folder).",
+)
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls of one order; production uses 30.",
+)
+@click.option("--flower-port", default=5555, show_default=True, help="Port of Flower.")
+def demo(keep_running: bool, workdir: Path | None, poll_interval: float, flower_port: int) -> None:
+    """Run the whole pipeline locally against the simulator and print each order's outcome."""
+    from sandbox.demo import run_demo  # noqa: PLC0415
+
+    sys.exit(
+        run_demo(
+            keep_running=keep_running,
+            workdir=workdir,
+            poll_interval_s=poll_interval,
+            flower_port=flower_port,
+        )
+    )
+
+
+@main.command()
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def flower(celery_args: tuple[str, ...]) -> None:
+    """Start Flower; it refuses to start without a login set in FLOWER_BASIC_AUTH."""
+    import os  # noqa: PLC0415
+
+    from config import load_settings  # noqa: PLC0415
+
+    if load_settings().flower_basic_auth is None:
+        raise click.ClickException(
+            "FLOWER_BASIC_AUTH is missing: Flower shows every order, so it needs a login; "
+            "set FLOWER_BASIC_AUTH=user:password"
+        )
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "flower", *celery_args]
+    os.execv(sys.executable, command)  # noqa: S606 - replaces this process with Flower
+
+
+if __name__ == "__main__":
+    main()

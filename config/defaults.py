@@ -1,0 +1,44 @@
+"""Every default, with its unit and the reason for its value."""
+
+# Production endpoint of the Erysta partner API.
+DEFAULT_ERYSTA_BASE_URL = "https://api.erysta.com/v1/partners"
+
+# Seconds to open a TCP+TLS connection; a healthy API answers in well under one.
+DEFAULT_ERYSTA_CONNECT_TIMEOUT_S = 5.0
+# Seconds to wait for a response; Erysta documents no server-side timeout, and a
+# place-order that times out becomes an unknown outcome, so this errs on the long side.
+DEFAULT_ERYSTA_READ_TIMEOUT_S = 30.0
+
+# One local Redis serves as broker, result backend and ledger unless told otherwise.
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+# Namespace of every ledger key, so that several deployments can share one Redis.
+DEFAULT_LEDGER_PREFIX = "erysta"
+# Seconds before the Redis broker delivers an unacknowledged message again. It must be
+# at least twice the longest countdown, and identical in every process using the broker.
+DEFAULT_BROKER_VISIBILITY_TIMEOUT_S = 3600.0
+
+# Seconds between polls of one order: the supplier asks for about one call every 30 s.
+DEFAULT_POLL_INTERVAL_S = 30.0
+# Seconds from placing to the first poll: most orders finish within a few seconds.
+DEFAULT_FIRST_POLL_DELAY_S = 5.0
+# Seconds from placing after which polling stops and an operator looks at the order.
+# Slow sources take 15 to 20 minutes, so 45 minutes leaves a wide margin.
+DEFAULT_POLL_DEADLINE_S = 45 * 60.0
+# Upper bound, in seconds, of the jittered backoff after a failed poll.
+DEFAULT_POLL_ERROR_BACKOFF_MAX_S = 300.0
+# Seconds between reconciler runs, which re-enqueue overdue steps.
+DEFAULT_RECONCILE_INTERVAL_S = 60.0
+
+# Seconds past the moment an order's next step was due after which the reconciler
+# assumes the step's message was lost (a killed worker, a broker restart) and enqueues
+# it again. Every task checks the ledger first, so a step enqueued twice is harmless.
+DEFAULT_STEP_GRACE_S = 120.0
+# Attempts at sending a place-order that provably never reached Erysta (connection
+# refused, rate limited) before the order is flagged for an operator.
+DEFAULT_PLACE_RETRY_LIMIT = 10
+
+# Seconds to wait for the shop's webhook endpoint.
+DEFAULT_WEBHOOK_TIMEOUT_S = 10.0
+# Seconds over which a failing delivery is retried before the order is flagged:
+# three days, so that a shop endpoint down over a weekend still receives every order.
+DEFAULT_DELIVERY_RETRY_MAX_S = 3 * 24 * 3600.0

@@ -1,0 +1,276 @@
+"""The local demo: the whole pipeline on this machine, against the simulator.
+
+It starts a private Redis, the simulator, the demo shop, a worker, beat and Flower;
+submits one order per outcome; prints every state change as it happens; and ends with
+what the shop received for each order. Nothing is left running unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from config.celery import ALL_QUEUES
+from fulfillment.signing import generate_secret
+from fulfillment.states import OrderState
+from fulfillment.vault import new_vault_key
+from sandbox import catalogue
+from sandbox.processes import CeleryProcess, RedisProcess, free_port
+from sandbox.shop import start_shop
+from sandbox.simulator import SimulatorConfig, start_simulator
+from tasks.api import submit_order
+from tasks.runtime import reset_runtime, runtime
+
+# Seconds the demo waits for every order to reach the shop before it gives up.
+DEMO_TIMEOUT_S = 180.0
+# Seconds between two looks at the ledger while showing progress.
+PROGRESS_INTERVAL_S = 0.2
+SETTLED_STATES = frozenset(
+    {OrderState.DELIVERED, OrderState.NEEDS_ATTENTION, OrderState.UNKNOWN_OUTCOME}
+)
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    """One demo order and the outcome the shop should receive for it."""
+
+    label: str
+    items: tuple[tuple[str, int], ...]
+    expected_outcome: str
+
+
+DEMO_ORDERS = (
+    DemoOrder("text key", ((catalogue.TEST_TXT_ID, 1),), "FULFILLED"),
+    DemoOrder("image key", ((catalogue.TEST_IMG_ID, 1),), "FULFILLED"),
+    DemoOrder(
+        "text and image",
+        ((catalogue.GUIDE_TXT_ID, 1), (catalogue.GUIDE_IMG_ID, 1)),
+        "FULFILLED",
+    ),
+    DemoOrder("several polls", ((catalogue.SLOW_ID, 1),), "FULFILLED"),
+    DemoOrder("priced, 2 units", ((catalogue.PRICED_ID, 2),), "FULFILLED"),
+    DemoOrder("partial", ((catalogue.PARTIAL_ID, 2),), "PARTIALLY_FULFILLED"),
+    DemoOrder("failed", ((catalogue.FAILING_ID, 1),), "FAILED"),
+    DemoOrder("refunded", ((catalogue.REFUNDED_ID, 1),), "REFUNDED"),
+    DemoOrder("out of stock", ((catalogue.OUT_OF_STOCK_ID, 1),), "REJECTED"),
+    DemoOrder("insufficient funds", ((catalogue.EXPENSIVE_ID, 1),), "REJECTED"),
+)
+
+
+def run_demo(
+    *,
+    keep_running: bool,
+    workdir: Path | None,
+    poll_interval_s: float,
+    flower_port: int,
+) -> int:
+    """Run the demo; return 0 when every order reached the shop with its expected outcome."""
+    folder = workdir or Path(tempfile.mkdtemp(prefix="erysta-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        environment = stack.enter_context(_local_stack(folder, poll_interval_s, flower_port))
+        shop_url = environment["SHOP_URL"]
+        print(
+            f"Flower:   http://127.0.0.1:{flower_port}  (login {environment['FLOWER_BASIC_AUTH']})"
+        )
+        print(f"Logs:     {folder}")
+        print()
+        references = _submit_all()
+        settled = _show_progress(references)
+        print()
+        ok = _print_summary(references, shop_url, environment["SIMULATOR_URL"])
+        if not settled:
+            print(f"Some orders did not settle within {DEMO_TIMEOUT_S:g} s; see the logs.")
+        if keep_running:
+            print("\nThe stack keeps running for Flower; press Ctrl-C to stop it.")
+            _wait_for_interrupt()
+        return 0 if ok and settled else 1
+
+
+@contextmanager
+def _local_stack(
+    folder: Path, poll_interval_s: float, flower_port: int
+) -> Iterator[dict[str, str]]:
+    run_id = secrets.token_hex(3)
+    redis_server = RedisProcess(folder / "redis", appendonly=True, password=secrets.token_hex(16))
+    simulator_key = f"demo-{secrets.token_hex(8)}"
+    webhook_secret = generate_secret()
+    print("Starting Redis, the Erysta simulator, the demo shop, a worker, beat and Flower ...")
+    redis_server.start()
+    simulator = start_simulator(SimulatorConfig(api_keys=frozenset({simulator_key})))
+    shop = start_shop(webhook_secret)
+    environment = {
+        **os.environ,
+        "ERYSTA_BASE_URL": simulator.base_url,
+        "ERYSTA_API_KEY": simulator_key,
+        "REDIS_URL": redis_server.url,
+        "LEDGER_PREFIX": f"demo-{run_id}",
+        "WEBHOOK_URL": shop.webhook_url,
+        "WEBHOOK_SECRET": webhook_secret,
+        "VAULT_KEYS": new_vault_key(),
+        "POLL_INTERVAL_S": str(poll_interval_s),
+        "FIRST_POLL_DELAY_S": str(min(0.5, poll_interval_s)),
+        "RECONCILE_INTERVAL_S": "5",
+        "STEP_GRACE_S": "15",
+        "FLOWER_BASIC_AUTH": f"demo:{secrets.token_urlsafe(9)}",
+    }
+    os.environ.update(environment)
+    reset_runtime()
+    processes = [
+        CeleryProcess(
+            [
+                "worker",
+                "-n",
+                f"demo-{run_id}@%h",
+                "-Q",
+                ",".join(ALL_QUEUES),
+                "-c",
+                "2",
+                "--loglevel=INFO",
+            ],
+            environment=environment,
+            log_path=folder / "worker.log",
+        ),
+        CeleryProcess(
+            ["beat", "--schedule", str(folder / "beat-schedule"), "--loglevel=INFO"],
+            environment=environment,
+            log_path=folder / "beat.log",
+        ),
+        CeleryProcess(
+            ["flower", "--address=127.0.0.1", f"--port={flower_port or free_port()}"],
+            environment=environment,
+            log_path=folder / "flower.log",
+        ),
+    ]
+    try:
+        for process in processes:
+            process.start()
+        processes[0].wait_for_log("ready.")
+        yield {**environment, "SHOP_URL": shop.url, "SIMULATOR_URL": simulator.url}
+    finally:
+        for process in processes:
+            process.stop()
+        runtime().close()
+        reset_runtime()
+        shop.stop()
+        simulator.stop()
+        redis_server.stop()
+
+
+def _submit_all() -> dict[str, DemoOrder]:
+    run_id = secrets.token_hex(3).upper()
+    references: dict[str, DemoOrder] = {}
+    for number, order in enumerate(DEMO_ORDERS, start=1):
+        reference_id = f"DEMO-{run_id}-{number:02d}"
+        items = [{"id": product_id, "quantity": quantity} for product_id, quantity in order.items]
+        submit_order(reference_id, items)
+        references[reference_id] = order
+        print(f"submitted {reference_id}  {order.label}")
+
+    first = next(iter(references))
+    again = submit_order(first, [{"id": p, "quantity": q} for p, q in DEMO_ORDERS[0].items])
+    print(f"submitted {first} again: existing order returned ({again.state}), nothing bought")
+    print()
+    return references
+
+
+def _show_progress(references: dict[str, DemoOrder]) -> bool:
+    ledger = runtime().ledger
+    last_state: dict[str, str] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < DEMO_TIMEOUT_S:
+        settled = 0
+        for reference_id, order in references.items():
+            record = ledger.get(reference_id)
+            if record is None:
+                continue
+            if last_state.get(reference_id) != record.state.value:
+                previous = last_state.get(reference_id, "")
+                arrow = f"{previous} -> " if previous else ""
+                elapsed = time.monotonic() - started
+                label = f"{reference_id}  {order.label:<20}"
+                print(f"{elapsed:6.1f} s  {label} {arrow}{record.state.value}")
+                last_state[reference_id] = record.state.value
+            if record.state in SETTLED_STATES:
+                settled += 1
+        if settled == len(references):
+            return True
+        time.sleep(PROGRESS_INTERVAL_S)
+    return False
+
+
+def _print_summary(references: dict[str, DemoOrder], shop_url: str, simulator_url: str) -> bool:
+    deliveries = requests.get(f"{shop_url}/deliveries", timeout=10).json()
+    received = {
+        entry["payload"]["reference_id"]: entry["payload"] for entry in deliveries["deliveries"]
+    }
+    print("What the shop received:")
+    header = (
+        f"{'reference':<18} {'order':<20} {'outcome':<20} {'keys delivered':<28} "
+        f"{'not delivered':<14} {'debit':>7}  bought"
+    )
+    print(header)
+    print("-" * len(header))
+    all_ok = True
+    for reference_id, order in references.items():
+        payload = received.get(reference_id)
+        bought = requests.get(
+            f"{simulator_url}/_sandbox/orders", params={"reference_id": reference_id}, timeout=10
+        ).json()["count"]
+        if payload is None:
+            all_ok = False
+            print(f"{reference_id:<18} {order.label:<20} {'NOT RECEIVED':<20}")
+            continue
+        outcome = payload["outcome"]
+        ok = outcome == order.expected_outcome and bought <= 1
+        all_ok = all_ok and ok
+        mark = "" if ok else f"  (expected {order.expected_outcome})"
+        print(
+            f"{reference_id:<18} {order.label:<20} {outcome:<20} {_describe_keys(payload):<28} "
+            f"{_describe_undelivered(payload):<14} {payload.get('total_debit') or '-':>7}  "
+            f"{bought}x{mark}"
+        )
+    duplicates = sum(deliveries.get("duplicates", {}).values())
+    print(
+        f"\nWebhook deliveries: {len(deliveries['deliveries'])}, repeated deliveries: {duplicates}"
+    )
+    print("Key values are masked here; the shop received them in full.")
+    return all_ok
+
+
+def _describe_keys(payload: dict[str, Any]) -> str:
+    parts = []
+    for product in payload["products"]:
+        for key in product["keys"]:
+            parts.append(_mask(key))
+    return ", ".join(parts) if parts else "-"
+
+
+def _mask(key: dict[str, str]) -> str:
+    value = key["value"]
+    if key["type"] == "image" or value.startswith("data:"):
+        media_type = value[5:].split(";", 1)[0] if value.startswith("data:") else "link"
+        return f"image {media_type}"
+    return value[:5] + "-*****"
+
+
+def _describe_undelivered(payload: dict[str, Any]) -> str:
+    missing = sum(entry["quantity"] for entry in payload["undelivered"])
+    return f"{missing} unit(s)" if missing else "-"
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nStopping.")

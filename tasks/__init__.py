@@ -1,0 +1,27 @@
+"""Celery tasks of the order pipeline, and the API checkout code calls to enqueue orders."""
+
+from tasks.api import (
+    InvalidOrderError,
+    OrderStatus,
+    ReferenceConflictError,
+    get_order,
+    submit_order,
+)
+from tasks.app import app
+from tasks.delivering import deliver_keys
+from tasks.placing import place_order
+from tasks.polling import poll_order
+from tasks.reconciling import reconcile
+
+__all__ = [
+    "InvalidOrderError",
+    "OrderStatus",
+    "ReferenceConflictError",
+    "app",
+    "deliver_keys",
+    "get_order",
+    "place_order",
+    "poll_order",
+    "reconcile",
+    "submit_order",
+]

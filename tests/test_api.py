@@ -1,0 +1,108 @@
+"""Checkout API: validation before anything is written or queued."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.signals import before_task_publish
+
+from tasks.api import InvalidOrderError, ReferenceConflictError, submit_order
+from tasks.runtime import Runtime
+
+VALID_ITEM = {"id": "69ae19b4397b2e44c02853f5", "quantity": 1}
+
+
+@pytest.fixture
+def published() -> Iterator[list[str]]:
+    """Names of the tasks this process publishes while the test runs."""
+    names: list[str] = []
+
+    def record(sender: str | None = None, **_: Any) -> None:
+        names.append(str(sender))
+
+    before_task_publish.connect(record, weak=False)
+    yield names
+    before_task_publish.disconnect(record)
+
+
+@pytest.mark.parametrize(
+    ("reference_id", "items", "field", "shown"),
+    [
+        ("", [VALID_ITEM], "reference_id", "''"),
+        (None, [VALID_ITEM], "reference_id", "None"),
+        ("has space", [VALID_ITEM], "reference_id", "'has space'"),
+        ("R" * 129, [VALID_ITEM], "reference_id", "'RRR"),
+        ("R-1", [], "items", "[]"),
+        ("R-1", "not-a-list", "items", "'not-a-list'"),
+        ("R-1", [{"id": "69ae19b4397b2e44c02853f5", "quantity": 0}], "items[0].quantity", "0"),
+        ("R-1", [{"id": "69ae19b4397b2e44c02853f5", "quantity": "2"}], "items[0].quantity", "'2'"),
+        ("R-1", [{"id": "69ae19b4397b2e44c02853f5", "quantity": 1.5}], "items[0].quantity", "1.5"),
+        (
+            "R-1",
+            [{"id": "69ae19b4397b2e44c02853f5", "quantity": 1001}],
+            "items[0].quantity",
+            "1001",
+        ),
+        ("R-1", [{"quantity": 1}], "items[0].id", ""),
+        ("R-1", [VALID_ITEM, {"id": "bad id!", "quantity": 1}], "items[1].id", "'bad id!'"),
+        ("R-1", [{"id": "69ae19b4397b2e44c02853f5"}], "items[0].quantity", ""),
+    ],
+)
+def test_invalid_request_names_field_and_value(
+    reference_id: Any,
+    items: Any,
+    field: str,
+    shown: str,
+    runtime_with_clock: Runtime,
+    published: list[str],
+) -> None:
+    with pytest.raises(InvalidOrderError) as raised:
+        submit_order(reference_id, items)
+
+    assert field in raised.value.errors
+    assert field in str(raised.value)
+    assert shown in str(raised.value)
+    assert published == []
+
+
+def test_invalid_request_writes_nothing(runtime_with_clock: Runtime, published: list[str]) -> None:
+    with pytest.raises(InvalidOrderError):
+        submit_order("R-nothing", [{"id": "69ae19b4397b2e44c02853f5", "quantity": -1}])
+
+    assert runtime_with_clock.ledger.get("R-nothing") is None
+    assert published == []
+
+
+def test_valid_request_is_recorded_and_queued(
+    runtime_with_clock: Runtime, published: list[str]
+) -> None:
+    status = submit_order("R-valid", [VALID_ITEM])
+
+    assert status.created is True
+    assert status.state == "RECEIVED"
+    assert published == ["tasks.place_order"]
+
+
+def test_repeated_reference_queues_nothing(
+    runtime_with_clock: Runtime, published: list[str]
+) -> None:
+    submit_order("R-twice", [VALID_ITEM])
+    published.clear()
+
+    status = submit_order("R-twice", [VALID_ITEM])
+
+    assert status.created is False
+    assert published == []
+
+
+def test_repeated_reference_with_other_items_raises(
+    runtime_with_clock: Runtime, published: list[str]
+) -> None:
+    submit_order("R-conflict", [VALID_ITEM])
+    published.clear()
+
+    with pytest.raises(ReferenceConflictError, match="R-conflict"):
+        submit_order("R-conflict", [{"id": "69ae19b4397b2e44c02853f5", "quantity": 2}])
+    assert published == []

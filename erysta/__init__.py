@@ -1,0 +1,81 @@
+"""Client for the Erysta partner API: balance, place-order and order keys.
+
+The client has no Celery or Redis dependencies. ``erysta.errors`` describes how failures map to
+what the caller must do.
+"""
+
+from erysta.client import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    DEFAULT_USER_AGENT,
+    ErystaClient,
+)
+from erysta.errors import (
+    AuthenticationError,
+    ErystaError,
+    InvalidResponseError,
+    NonRetryableError,
+    NotFoundError,
+    NotSentError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RejectedError,
+    RetryableError,
+    ServerError,
+    TransportError,
+)
+from erysta.models import (
+    COMPLETED,
+    FAILED,
+    KNOWN_STATUSES,
+    KNOWN_TERMINAL_STATUSES,
+    NON_TERMINAL_STATUSES,
+    PARTIAL_COMPLETED,
+    PENDING,
+    PROCESSING,
+    REFUNDED,
+    Balance,
+    BalanceResult,
+    Key,
+    OrderItem,
+    OrderKeys,
+    PlacedOrder,
+    ProductKeys,
+    ResponseMeta,
+)
+
+__all__ = [
+    "COMPLETED",
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_READ_TIMEOUT_S",
+    "DEFAULT_USER_AGENT",
+    "FAILED",
+    "KNOWN_STATUSES",
+    "KNOWN_TERMINAL_STATUSES",
+    "NON_TERMINAL_STATUSES",
+    "PARTIAL_COMPLETED",
+    "PENDING",
+    "PROCESSING",
+    "REFUNDED",
+    "AuthenticationError",
+    "Balance",
+    "BalanceResult",
+    "ErystaClient",
+    "ErystaError",
+    "InvalidResponseError",
+    "Key",
+    "NonRetryableError",
+    "NotFoundError",
+    "NotSentError",
+    "OrderItem",
+    "OrderKeys",
+    "OutcomeUnknownError",
+    "PlacedOrder",
+    "ProductKeys",
+    "RateLimitedError",
+    "RejectedError",
+    "ResponseMeta",
+    "RetryableError",
+    "ServerError",
+    "TransportError",
+]

@@ -198,10 +198,13 @@ def demo(keep_running: bool, workdir: Path | None, poll_interval: float, flower_
     )
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def flower(celery_args: tuple[str, ...]) -> None:
-    """Start Flower; it refuses to start without a login set in FLOWER_BASIC_AUTH."""
+    """Start Flower; it refuses to start without a login set in FLOWER_BASIC_AUTH.
+
+    Arguments after the command go to Flower, e.g. `--address=0.0.0.0 --port=5555`.
+    """
     import os  # noqa: PLC0415
 
     from config import load_settings  # noqa: PLC0415

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from config import load_settings
 from config.celery import ALL_QUEUES
 from fulfillment.signing import generate_secret
 from fulfillment.states import OrderState
@@ -28,6 +29,7 @@ from sandbox.processes import CeleryProcess, RedisProcess, free_port
 from sandbox.shop import start_shop
 from sandbox.simulator import SimulatorConfig, start_simulator
 from tasks.api import submit_order
+from tasks.app import configure_app
 from tasks.runtime import reset_runtime, runtime
 
 # Seconds the demo waits for every order to reach the shop before it gives up.
@@ -125,6 +127,7 @@ def _local_stack(
     }
     os.environ.update(environment)
     reset_runtime()
+    configure_app(load_settings())
     processes = [
         CeleryProcess(
             [

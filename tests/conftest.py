@@ -23,6 +23,7 @@ from fulfillment.vault import new_vault_key
 from sandbox.processes import CeleryProcess, RedisProcess
 from sandbox.shop import RunningShop, start_shop
 from sandbox.simulator import RunningSimulator, SimulatorConfig, start_simulator
+from tasks.app import configure_app
 from tasks.runtime import Runtime, reset_runtime
 
 TEST_API_KEY = "test-key-" + secrets.token_hex(8)
@@ -97,6 +98,8 @@ def process_environment(stack_environment: dict[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update(stack_environment)
     reset_runtime()
+    # Collecting tests that import task objects may have configured the app already.
+    configure_app(load_settings())
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -8,9 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import beat_init, worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init
 
+from config import SettingsError
+from fulfillment.vault import VaultError
 from tasks import app
+from tasks.app import configure_app
 from tasks.runtime import current_settings, reset_runtime, runtime
 from workers.logs import configure_logging
 
@@ -20,15 +23,29 @@ __all__ = ["app"]
 
 configure_logging()
 
+# Every process that loads the app (worker, beat, Flower) reads its settings now, so an
+# invalid value stops it at start-up with a message instead of a traceback later.
+try:
+    configure_app(current_settings())
+except SettingsError as exc:
+    raise SystemExit(f"invalid configuration: {exc}") from None
+
 
 @worker_init.connect
 def check_worker_settings(**_: Any) -> None:
-    """Fail at start-up, naming the variable, when a setting the worker needs is missing."""
-    settings = current_settings()
-    settings.require_api_key()
-    settings.require_vault_keys()
-    # Building the sinks imports the delivery callable, so a wrong path fails here.
-    runtime().sinks  # noqa: B018
+    """Stop the worker at start-up, naming the variable, when a setting it needs is missing.
+
+    Celery logs and ignores exceptions from signal handlers, so this exits instead.
+    """
+    try:
+        settings = current_settings()
+        settings.require_api_key()
+        settings.require_vault_keys()
+        # Building the vault and the sinks checks the keys and imports the delivery callable.
+        runtime().vault  # noqa: B018
+        runtime().sinks  # noqa: B018
+    except (SettingsError, VaultError, ValueError) as exc:
+        raise SystemExit(f"invalid configuration: {exc}") from None
     logger.info(
         "worker starting: Erysta at %s, poll interval %g s, first poll after %g s, deadline %g s",
         settings.erysta_base_url,
@@ -36,11 +53,6 @@ def check_worker_settings(**_: Any) -> None:
         settings.first_poll_delay_s,
         settings.poll_deadline_s,
     )
-
-
-@beat_init.connect
-def check_beat_settings(**_: Any) -> None:
-    current_settings()
 
 
 @worker_process_init.connect

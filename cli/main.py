@@ -96,15 +96,15 @@ def list_orders(state: str | None, limit: int) -> None:
 
     rt = runtime()
     now = rt.clock()
-    shown = 0
+    listed = 0
     for reference_id in rt.ledger.reference_ids(limit=10_000):
         record = rt.ledger.get(reference_id)
         if record is None or (state and record.state.value != state.upper()):
             continue
         age_s = now - record.created_at
         click.echo(f"{record.reference_id:<40} {record.state.value:<20} {age_s:>10.0f} s")
-        shown += 1
-        if shown >= limit:
+        listed += 1
+        if listed >= limit:
             break
 
 

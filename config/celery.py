@@ -12,10 +12,10 @@ DELIVER_QUEUE = "erysta.deliver"
 MAINTENANCE_QUEUE = "erysta.maintenance"
 ALL_QUEUES = (PLACE_QUEUE, POLL_QUEUE, DELIVER_QUEUE, MAINTENANCE_QUEUE)
 
-# Seconds a worker may spend finishing its tasks after a first SIGTERM before it
-# stops; the longest task is one supplier call (read timeout 30 s by default).
+# Seconds a worker may spend finishing its tasks after a first SIGTERM before it stops.
+# The longest task is one supplier call, whose read timeout is 30 s by default.
 SOFT_SHUTDOWN_TIMEOUT_S = 60.0
-# Countdown tasks a worker holds in memory at once; past this it stops fetching, so a
+# Countdown tasks a worker keeps in memory at once. Past this it stops fetching, so a
 # burst of scheduled polls cannot exhaust a worker's memory.
 ETA_TASK_LIMIT = 1000
 # Seconds a finished task's small state summary stays in the result backend.

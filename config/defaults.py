@@ -3,13 +3,13 @@
 # Production endpoint of the Erysta partner API.
 DEFAULT_ERYSTA_BASE_URL = "https://api.erysta.com/v1/partners"
 
-# Seconds to open a TCP+TLS connection; a healthy API answers in well under one.
+# Seconds to open a TCP+TLS connection. A healthy API accepts one in well under a second.
 DEFAULT_ERYSTA_CONNECT_TIMEOUT_S = 5.0
 # Seconds to wait for a response; Erysta documents no server-side timeout, and a
 # place-order that times out becomes an unknown outcome, so this errs on the long side.
 DEFAULT_ERYSTA_READ_TIMEOUT_S = 30.0
 
-# One local Redis serves as broker, result backend and ledger unless told otherwise.
+# One local Redis is the broker, the result backend and the ledger unless configured otherwise.
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 # Namespace of every ledger key, so that several deployments can share one Redis.
 DEFAULT_LEDGER_PREFIX = "erysta"
@@ -17,7 +17,7 @@ DEFAULT_LEDGER_PREFIX = "erysta"
 # at least twice the longest countdown, and identical in every process using the broker.
 DEFAULT_BROKER_VISIBILITY_TIMEOUT_S = 3600.0
 
-# Seconds between polls of one order: the supplier asks for about one call every 30 s.
+# Seconds between polls of one order. Erysta's documentation requests about one call every 30 s.
 DEFAULT_POLL_INTERVAL_S = 30.0
 # Seconds from placing to the first poll: most orders finish within a few seconds.
 DEFAULT_FIRST_POLL_DELAY_S = 5.0

@@ -63,7 +63,7 @@ class Secret:
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated settings. Durations are seconds, as the `_s` suffixes say."""
+    """Validated settings. Every field ending in `_s` is a duration in seconds."""
 
     erysta_base_url: str = DEFAULT_ERYSTA_BASE_URL
     erysta_api_key: Secret | None = None

@@ -1,9 +1,9 @@
 """The order ledger in Redis: one hash per order, a timeline list, and a due-time index.
 
 Every write is one Lua script, so it is atomic. `create` writes only when no record
-exists for the `reference_id`; `transition` changes state only from the expected state
-(and, for polls, the expected poll sequence number), so a task that runs twice, late or
-concurrently with another copy of itself fails harmlessly instead of acting twice.
+exists for the `reference_id`. `transition` changes state only from the expected state,
+and optionally only at the expected poll or delivery sequence number. So a task that runs
+twice, late or beside another copy of itself fails harmlessly instead of acting twice.
 
 Keys, under the configured prefix `P`:
 
@@ -38,11 +38,13 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS: order, timeline, due. ARGV: reference id, expected states joined by commas,
-# new state, new due time ('' keeps it, '-' removes the order from the index), JSON list
-# of counter fields to increment, a guard field ('' for none) and the value it must
-# have, event JSON, then field/value pairs. Returns 1 on success, 0 when the state or
-# the guard did not match, -1 when there is no record.
+# KEYS: order, timeline, due.
+# ARGV[1] reference id, ARGV[2] expected states joined by commas, ARGV[3] new state.
+# ARGV[4] new due time: '' keeps it, and '-' removes the order from the due index.
+# ARGV[5] JSON list of counter fields to increment.
+# ARGV[6] guard field ('' for none), ARGV[7] the value the guard field must have.
+# ARGV[8] event JSON, then field/value pairs to set.
+# Returns 1 on success, 0 when the state or the guard did not match, -1 without a record.
 _TRANSITION_SCRIPT = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then

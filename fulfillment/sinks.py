@@ -1,7 +1,7 @@
 """Where finished orders go: a signed webhook and/or a Python callable of the shop's.
 
-A sink raises `DeliveryError`; its `retryable` flag says whether trying again later can
-help. Messages name the sink and the HTTP status, never the payload.
+A sink raises `DeliveryError`, whose `retryable` flag tells whether trying again later
+can help. Messages name the sink and the HTTP status, never the payload.
 """
 
 from __future__ import annotations

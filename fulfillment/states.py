@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class OrderState(StrEnum):
-    """Where one shop order stands. The ledger, not the broker, is the source of truth."""
+    """The state of one shop order. The ledger, not the broker, is the source of truth."""
 
     RECEIVED = "RECEIVED"
     PLACING = "PLACING"

@@ -1,8 +1,8 @@
 """The local demo: the whole pipeline on this machine, against the simulator.
 
-It starts a private Redis, the simulator, the demo shop, a worker, beat and Flower;
-submits one order per outcome; prints every state change as it happens; and ends with
-what the shop received for each order. Nothing is left running unless asked.
+It starts a private Redis, the simulator, the demo shop, a worker, beat and Flower. Then
+it submits one order per outcome and prints every state change as it happens. It ends
+with what the shop received for each order, and leaves nothing running unless asked.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from typing import Any
 import requests
 
 from config import load_settings
-from config.celery import ALL_QUEUES
 from fulfillment.signing import generate_secret
 from fulfillment.states import OrderState
 from fulfillment.vault import new_vault_key
 from sandbox import catalogue
-from sandbox.processes import CeleryProcess, RedisProcess, free_port
+from sandbox.processes import CeleryProcess, RedisProcess, free_port, worker_process
 from sandbox.shop import start_shop
 from sandbox.simulator import SimulatorConfig, start_simulator
 from tasks.api import submit_order
@@ -102,71 +101,63 @@ def run_demo(
 def _local_stack(
     folder: Path, poll_interval_s: float, flower_port: int
 ) -> Iterator[dict[str, str]]:
-    run_id = secrets.token_hex(3)
-    redis_server = RedisProcess(folder / "redis", appendonly=True, password=secrets.token_hex(16))
-    simulator_key = f"demo-{secrets.token_hex(8)}"
-    webhook_secret = generate_secret()
+    """Start every service of the demo; stop each one that started, whatever fails."""
     print("Starting Redis, the Erysta simulator, the demo shop, a worker, beat and Flower ...")
-    redis_server.start()
-    simulator = start_simulator(SimulatorConfig(api_keys=frozenset({simulator_key})))
-    shop = start_shop(webhook_secret)
-    environment = {
-        **os.environ,
-        "ERYSTA_BASE_URL": simulator.base_url,
-        "ERYSTA_API_KEY": simulator_key,
-        "REDIS_URL": redis_server.url,
-        "LEDGER_PREFIX": f"demo-{run_id}",
-        "WEBHOOK_URL": shop.webhook_url,
-        "WEBHOOK_SECRET": webhook_secret,
-        "VAULT_KEYS": new_vault_key(),
-        "POLL_INTERVAL_S": str(poll_interval_s),
-        "FIRST_POLL_DELAY_S": str(min(0.5, poll_interval_s)),
-        "RECONCILE_INTERVAL_S": "5",
-        "STEP_GRACE_S": "15",
-        "FLOWER_BASIC_AUTH": f"demo:{secrets.token_urlsafe(9)}",
-    }
-    os.environ.update(environment)
-    reset_runtime()
-    configure_app(load_settings())
-    processes = [
-        CeleryProcess(
-            [
-                "worker",
-                "-n",
-                f"demo-{run_id}@%h",
-                "-Q",
-                ",".join(ALL_QUEUES),
-                "-c",
-                "2",
-                "--loglevel=INFO",
-            ],
-            environment=environment,
-            log_path=folder / "worker.log",
-        ),
-        CeleryProcess(
-            ["beat", "--schedule", str(folder / "beat-schedule"), "--loglevel=INFO"],
-            environment=environment,
-            log_path=folder / "beat.log",
-        ),
-        CeleryProcess(
-            ["flower", "--address=127.0.0.1", f"--port={flower_port or free_port()}"],
-            environment=environment,
-            log_path=folder / "flower.log",
-        ),
-    ]
-    try:
-        for process in processes:
-            process.start()
-        processes[0].wait_for_log("ready.")
-        yield {**environment, "SHOP_URL": shop.url, "SIMULATOR_URL": simulator.url}
-    finally:
-        for process in processes:
-            process.stop()
-        runtime().close()
+    with ExitStack() as started:
+        redis_server = RedisProcess(
+            folder / "redis", appendonly=True, password=secrets.token_hex(16)
+        )
+        redis_server.start()
+        started.callback(redis_server.stop)
+
+        simulator_key = f"demo-{secrets.token_hex(8)}"
+        simulator = start_simulator(SimulatorConfig(api_keys=frozenset({simulator_key})))
+        started.callback(simulator.stop)
+        webhook_secret = generate_secret()
+        shop = start_shop(webhook_secret)
+        started.callback(shop.stop)
+
+        environment = {
+            **os.environ,
+            "ERYSTA_BASE_URL": simulator.base_url,
+            "ERYSTA_API_KEY": simulator_key,
+            "REDIS_URL": redis_server.url,
+            "LEDGER_PREFIX": f"demo-{secrets.token_hex(3)}",
+            "WEBHOOK_URL": shop.webhook_url,
+            "WEBHOOK_SECRET": webhook_secret,
+            "VAULT_KEYS": new_vault_key(),
+            "POLL_INTERVAL_S": str(poll_interval_s),
+            "FIRST_POLL_DELAY_S": str(min(0.5, poll_interval_s)),
+            "RECONCILE_INTERVAL_S": "5",
+            "STEP_GRACE_S": "15",
+            "FLOWER_BASIC_AUTH": f"demo:{secrets.token_urlsafe(9)}",
+        }
+        # This process submits the orders, so it uses the same settings as the worker.
+        os.environ.update(environment)
         reset_runtime()
-        shop.stop()
-        simulator.stop()
-        redis_server.stop()
+        configure_app(load_settings())
+        started.callback(reset_runtime)
+        started.callback(lambda: runtime().close())
+
+        worker = worker_process(environment, folder / "worker.log", node_name="demo@%h")
+        for process in (
+            worker,
+            CeleryProcess(
+                ["beat", "--schedule", str(folder / "beat-schedule"), "--loglevel=INFO"],
+                environment=environment,
+                log_path=folder / "beat.log",
+            ),
+            CeleryProcess(
+                ["flower", "--address=127.0.0.1", f"--port={flower_port or free_port()}"],
+                environment=environment,
+                log_path=folder / "flower.log",
+            ),
+        ):
+            process.start()
+            started.callback(process.stop)
+        worker.wait_for_log("ready.")
+
+        yield {**environment, "SHOP_URL": shop.url, "SIMULATOR_URL": simulator.url}
 
 
 def _submit_all() -> dict[str, DemoOrder]:
@@ -212,10 +203,12 @@ def _show_progress(references: dict[str, DemoOrder]) -> bool:
 
 
 def _print_summary(references: dict[str, DemoOrder], shop_url: str, simulator_url: str) -> bool:
+    """Print what the shop received for each order; return whether all is as expected."""
     deliveries = requests.get(f"{shop_url}/deliveries", timeout=10).json()
     received = {
         entry["payload"]["reference_id"]: entry["payload"] for entry in deliveries["deliveries"]
     }
+
     print("What the shop received:")
     header = (
         f"{'reference':<18} {'order':<20} {'outcome':<20} {'keys delivered':<28} "
@@ -224,30 +217,43 @@ def _print_summary(references: dict[str, DemoOrder], shop_url: str, simulator_ur
     print(header)
     print("-" * len(header))
     all_ok = True
+    messages = []
     for reference_id, order in references.items():
+        bought = _orders_created(simulator_url, reference_id)
         payload = received.get(reference_id)
-        bought = requests.get(
-            f"{simulator_url}/_sandbox/orders", params={"reference_id": reference_id}, timeout=10
-        ).json()["count"]
         if payload is None:
             all_ok = False
             print(f"{reference_id:<18} {order.label:<20} {'NOT RECEIVED':<20}")
             continue
-        outcome = payload["outcome"]
-        ok = outcome == order.expected_outcome and bought <= 1
+
+        ok = payload["outcome"] == order.expected_outcome and bought <= 1
         all_ok = all_ok and ok
         mark = "" if ok else f"  (expected {order.expected_outcome})"
         print(
-            f"{reference_id:<18} {order.label:<20} {outcome:<20} {_describe_keys(payload):<28} "
-            f"{_describe_undelivered(payload):<14} {payload.get('total_debit') or '-':>7}  "
-            f"{bought}x{mark}"
+            f"{reference_id:<18} {order.label:<20} {payload['outcome']:<20} "
+            f"{_describe_keys(payload):<28} {_describe_undelivered(payload):<14} "
+            f"{payload.get('total_debit') or '-':>7}  {bought}x{mark}"
         )
+        if payload.get("message"):
+            messages.append(f"{reference_id}: {payload['message']}")
+
+    if messages:
+        print("\nErysta's reasons for rejected orders:")
+        for message in messages:
+            print(f"  {message}")
     duplicates = sum(deliveries.get("duplicates", {}).values())
-    print(
-        f"\nWebhook deliveries: {len(deliveries['deliveries'])}, repeated deliveries: {duplicates}"
-    )
+    total = len(deliveries["deliveries"])
+    print(f"\nWebhook deliveries: {total}, repeated deliveries: {duplicates}")
     print("Key values are masked here; the shop received them in full.")
     return all_ok
+
+
+def _orders_created(simulator_url: str, reference_id: str) -> int:
+    """Return how many orders the simulator created for `reference_id`."""
+    response = requests.get(
+        f"{simulator_url}/_sandbox/orders", params={"reference_id": reference_id}, timeout=10
+    )
+    return int(response.json()["count"])
 
 
 def _describe_keys(payload: dict[str, Any]) -> str:

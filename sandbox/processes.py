@@ -20,7 +20,9 @@ from typing import IO
 
 import redis
 
-# Seconds to wait for a process to start answering or to exit after a signal.
+from config.celery import ALL_QUEUES
+
+# Seconds to wait for a process to become ready, or to exit after a signal.
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 
@@ -123,7 +125,7 @@ class RedisProcess:
         finally:
             client.close()
         raise ProcessError(
-            f"redis-server on port {self.port} did not answer within {START_TIMEOUT_S:g} s"
+            f"redis-server on port {self.port} did not respond to PING within {START_TIMEOUT_S:g} s"
         )
 
     def kill(self) -> None:
@@ -219,3 +221,24 @@ class CeleryProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def worker_process(
+    environment: Mapping[str, str],
+    log_path: Path,
+    *,
+    node_name: str,
+    concurrency: int = 2,
+) -> CeleryProcess:
+    """Return a worker (not yet started) that consumes every queue of the pipeline."""
+    arguments = [
+        "worker",
+        "-n",
+        node_name,
+        "-Q",
+        ",".join(ALL_QUEUES),
+        "-c",
+        str(concurrency),
+        "--loglevel=INFO",
+    ]
+    return CeleryProcess(arguments, environment=environment, log_path=log_path)

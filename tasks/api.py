@@ -82,7 +82,7 @@ class OrderRequestSchema(Schema):
 
 @dataclass(frozen=True)
 class OrderStatus:
-    """What checkout code may see of an order: its state and outcome, never its keys."""
+    """The view of an order that checkout code gets: its state and outcome, never its keys."""
 
     reference_id: str
     state: str

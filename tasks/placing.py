@@ -1,10 +1,10 @@
 """`place_order`: send the order to Erysta once, and start polling it.
 
-Placing is the one step that costs money, so it is never repeated on doubt: the order
-is marked `PLACING` before the request, a task that finds it already `PLACING` does
-nothing, and an answer that may or may not have created an order moves it to
-`UNKNOWN_OUTCOME` for an operator. Only failures that prove the request was not
-processed (connection refused, rate limited) are retried.
+Placing is the one step that costs money, so it is never repeated when in doubt. The
+order is marked `PLACING` before the request, and a task that finds it already `PLACING`
+does nothing. A response (or its absence) that may or may not mean an order was created
+moves it to `UNKNOWN_OUTCOME` for an operator. Only failures that prove the request was
+not processed (connection refused, rate limited) are retried.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def place_order(self: Task[Any, Any], reference_id: str) -> dict[str, str]:
 
 
 def _send(task: Task[Any, Any], rt: Runtime, record: OrderRecord) -> dict[str, str]:
-    """POST the order once and move it on according to the answer."""
+    """POST the order once and move it on according to the response."""
     items = [OrderItem(item.product_id, item.quantity) for item in record.items]
     try:
         placed = rt.client.place_order(items, record.reference_id)

@@ -64,7 +64,7 @@ def poll_order(reference_id: str, poll_seq: int) -> dict[str, str]:
 
 
 def _poll(rt: Runtime, record: OrderRecord, erysta_order_id: str) -> dict[str, str]:
-    """Read the order from Erysta once and move it on according to the answer."""
+    """Read the order from Erysta once and move it on according to the response."""
     try:
         keys = rt.client.get_order_keys(erysta_order_id)
     except (RetryableError, InvalidResponseError) as error:

@@ -2,7 +2,7 @@
 
 A message can vanish when a worker is killed, when Redis restarts without the
 message persisted, or when a task fails to enqueue its successor. Every order in the
-ledger has a due time by which its next step should have happened; this task finds the
+ledger has a due time by which its next step should have happened. This task finds the
 overdue ones and enqueues that step again. Each task checks the ledger before acting,
 so a step that was merely slow, and now runs twice, does nothing the second time.
 """

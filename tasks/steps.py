@@ -35,5 +35,5 @@ def error_details(endpoint: str, error: ErystaError) -> dict[str, Any]:
 
 
 def summary(reference_id: str, state: str) -> dict[str, str]:
-    """The task result: ids and a state only, because results are visible in Flower."""
+    """Build a task result of ids and a state only, because results are visible in Flower."""
     return {"reference_id": reference_id, "state": state}

@@ -17,10 +17,9 @@ import redis
 import requests
 
 from config import load_settings
-from config.celery import ALL_QUEUES
 from fulfillment.signing import generate_secret
 from fulfillment.vault import new_vault_key
-from sandbox.processes import CeleryProcess, RedisProcess
+from sandbox.processes import CeleryProcess, RedisProcess, worker_process
 from sandbox.shop import RunningShop, start_shop
 from sandbox.simulator import RunningSimulator, SimulatorConfig, start_simulator
 from tasks.app import configure_app
@@ -112,20 +111,7 @@ def worker(
 ) -> Iterator[CeleryProcess]:
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     environment = {**os.environ, **stack_environment, "LOG_LEVEL": "INFO"}
-    process = CeleryProcess(
-        [
-            "worker",
-            "-n",
-            f"test-{secrets.token_hex(3)}@%h",
-            "-Q",
-            ",".join(ALL_QUEUES),
-            "-c",
-            "2",
-            "--loglevel=INFO",
-        ],
-        environment=environment,
-        log_path=log_path,
-    )
+    process = worker_process(environment, log_path, node_name=f"test-{secrets.token_hex(3)}@%h")
     process.start()
     process.wait_for_log("ready.")
     yield process

@@ -1,28 +1,18 @@
 """HTTP client for the Erysta partner API.
 
-Every failure leaves this module as an ``erysta.errors`` class: ``requests``, ``urllib3`` and
-marshmallow exceptions are converted in ``_error_for_exception``, ``_error_for_status`` and
-``ErystaClient._parse`` and chained with ``from``.
-
-The conversion matters most for ``place_order``, because Erysta documents no idempotency key and
-no way to look an order up by ``reference_id``: a place-order that may have reached Erysta must
-never be sent again automatically. So the client never lets urllib3 retry, never follows
-redirects, and raises ``OutcomeUnknownError`` whenever it cannot prove that no order was created.
+Every failure leaves this module as an ``erysta.errors`` class. ``erysta.failures`` converts
+``requests``, ``urllib3`` and marshmallow exceptions into these classes, and the client chains
+the originals with ``from``. Because a place-order that may have reached Erysta must never be
+sent again automatically, the client never lets urllib3 retry and never follows redirects.
 """
 
 from __future__ import annotations
 
-import http
-import http.client
 import json
 import logging
-import math
-import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote, urlsplit
@@ -31,25 +21,24 @@ import requests
 import urllib3.exceptions
 from marshmallow import ValidationError
 from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
-from erysta.errors import (
-    AuthenticationError,
-    ErystaError,
-    InvalidResponseError,
-    NotFoundError,
-    NotSentError,
-    OutcomeUnknownError,
-    RateLimitedError,
-    RejectedError,
-    ServerError,
-    TransportError,
+from erysta.endpoints import Endpoint
+from erysta.errors import ErystaError, InvalidResponseError
+from erysta.failures import (
+    describe_validation,
+    error_for_exception,
+    error_for_status,
+    find_trace_id,
+    invalid_body_error,
+    parse_retry_after,
+    read_error_body,
+    status_text,
 )
-from erysta.models import BalanceResult, ErrorBody, OrderItem, OrderKeys, PlacedOrder, ResponseMeta
+from erysta.headers import http_meta
+from erysta.models import BalanceResult, OrderItem, OrderKeys, PlacedOrder, ResponseMeta
 from erysta.schemas import (
     BalanceEnvelopeSchema,
-    ErrorEnvelopeSchema,
     OrderKeysEnvelopeSchema,
     PlaceOrderEnvelopeSchema,
     SuccessEnvelopeSchema,
@@ -76,58 +65,10 @@ DEFAULT_USER_AGENT = "erysta-workers/0.1"
 # Characters of an error message taken from a response body, so that a proxy's HTML page or an
 # oversized message cannot flood logs and task results.
 _MAX_SERVER_MESSAGE_CHARS = 300
-# Maximum number of exceptions examined for the cause of a transport failure. The chains that
-# requests 2.34 and urllib3 2.8 raise for refused, dropped and timed-out calls hold 3 or 4.
-_MAX_CAUSE_CHAIN = 20
 
-# Evidence that the request bytes were (or may have been) written to an open connection: the
-# server stopped responding, closed or reset the connection, or sent a broken response. Any of
-# these outweighs evidence of a failed connect elsewhere in the chain.
-_SENT_EVIDENCE: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.ProtocolError,
-    urllib3.exceptions.ReadTimeoutError,
-    http.client.HTTPException,
-    requests.exceptions.ReadTimeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-# Proof that no request bytes left this process: these are raised only while opening the
-# connection (TCP connect, name lookup, certificate check) or while preparing the request.
-_NOT_SENT_EVIDENCE: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.NameResolutionError,
-    urllib3.exceptions.NewConnectionError,
-    urllib3.exceptions.ConnectTimeoutError,
-    ssl.SSLCertVerificationError,
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-)
-
-
-@dataclass(frozen=True)
-class _Endpoint:
-    method: str
-    path_template: str
-    # False for place-order: a request that may have been processed must not be repeated.
-    read_only: bool
-
-    @property
-    def name(self) -> str:
-        return f"{self.method} {self.path_template}"
-
-
-# 4xx statuses with their own error class. Every other 4xx is a RejectedError.
-_CLIENT_ERROR_CLASSES: dict[int, type[ErystaError]] = {
-    401: AuthenticationError,
-    403: AuthenticationError,
-    404: NotFoundError,
-}
-
-_BALANCE = _Endpoint("GET", "/balance", read_only=True)
-_PLACE_ORDER = _Endpoint("POST", "/place-order", read_only=False)
-_ORDER_KEYS = _Endpoint("GET", "/orders/{order_id}/keys", read_only=True)
+_BALANCE = Endpoint("GET", "/balance", read_only=True)
+_PLACE_ORDER = Endpoint("POST", "/place-order", read_only=False)
+_ORDER_KEYS = Endpoint("GET", "/orders/{order_id}/keys", read_only=True)
 
 
 class _HasMeta(Protocol):
@@ -246,7 +187,7 @@ class ErystaClient:
 
     def _call(
         self,
-        endpoint: _Endpoint,
+        endpoint: Endpoint,
         path: str,
         schema_class: type[SuccessEnvelopeSchema],
         result_type: type[_ResultT],
@@ -280,7 +221,7 @@ class ErystaClient:
         return result
 
     def _send(
-        self, endpoint: _Endpoint, path: str, body: bytes | None, started: float
+        self, endpoint: Endpoint, path: str, body: bytes | None, started: float
     ) -> tuple[requests.Response, ResponseMeta]:
         headers = {
             "x-api-key": self._api_key,
@@ -300,29 +241,29 @@ class ErystaClient:
                 allow_redirects=False,
             )
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise _error_for_exception(endpoint, exc) from exc
+            raise error_for_exception(endpoint, exc) from exc
 
         duration_ms = (time.perf_counter() - started) * 1000
-        return response, _http_meta(response, duration_ms)
+        return response, http_meta(response, duration_ms)
 
-    def _raise_for_status(self, endpoint: _Endpoint, response: requests.Response) -> None:
+    def _raise_for_status(self, endpoint: Endpoint, response: requests.Response) -> None:
         if 200 <= response.status_code < 300:
             return
 
-        error_body = _read_error_body(response)
+        error_body = read_error_body(response)
         if error_body is not None:
             message = self._scrub(error_body.message)
             trace_id = error_body.trace_id
         else:
-            message = _status_text(response)
+            message = status_text(response)
             trace_id = None
 
         retry_after_s = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
-        raise _error_for_status(endpoint, response.status_code, message, trace_id, retry_after_s)
+        raise error_for_status(endpoint, response.status_code, message, trace_id, retry_after_s)
 
     def _parse(
         self,
-        endpoint: _Endpoint,
+        endpoint: Endpoint,
         response: requests.Response,
         schema: SuccessEnvelopeSchema,
         result_type: type[_ResultT],
@@ -333,11 +274,11 @@ class ErystaClient:
             result = schema.load(payload)
         except (ValueError, RecursionError) as exc:
             reason = f"the response body is not valid JSON: {exc}"
-            raise _invalid_body_error(endpoint, response.status_code, reason, None) from exc
+            raise invalid_body_error(endpoint, response.status_code, reason, None) from exc
         except ValidationError as exc:
-            reason = f"the response body does not match the schema: {_describe_validation(exc)}"
-            trace_id = _find_trace_id(payload)
-            raise _invalid_body_error(endpoint, response.status_code, reason, trace_id) from exc
+            reason = f"the response body does not match the schema: {describe_validation(exc)}"
+            trace_id = find_trace_id(payload)
+            raise invalid_body_error(endpoint, response.status_code, reason, trace_id) from exc
 
         if not isinstance(result, result_type):
             raise TypeError(f"{type(schema).__name__} returned {type(result).__name__}")
@@ -401,219 +342,8 @@ def _place_order_body(items: Sequence[OrderItem], reference_id: str) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
-def _http_meta(response: requests.Response, duration_ms: float) -> ResponseMeta:
-    headers = response.headers
-    limit = _header_int(headers, "X-RateLimit")
-    if limit is None:
-        # Erysta's docs print the capacity header as "X-RateLimit", but accept the usual name.
-        limit = _header_int(headers, "X-RateLimit-Limit")
-    return ResponseMeta(
-        trace_id=None,
-        timestamp=None,
-        cache=None,
-        http_status=response.status_code,
-        duration_ms=duration_ms,
-        rate_limit=limit,
-        rate_limit_remaining=_header_int(headers, "X-RateLimit-Remaining"),
-        rate_limit_reset=_header_int(headers, "X-RateLimit-Reset"),
-    )
-
-
-def _header_int(headers: CaseInsensitiveDict[str], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Convert a ``Retry-After`` header into seconds to wait from ``now``.
-
-    Accepts delay-seconds (Erysta's documented form, fractions tolerated) and an HTTP-date.
-    Returns ``None`` for a missing or unparseable value, and never a negative delay.
-    """
-    if value is None or not value.strip():
-        return None
-
-    try:
-        delay_s = float(value)
-    except ValueError:
-        return _seconds_until_http_date(value, now)
-
-    if not math.isfinite(delay_s):
-        return None
-    return max(delay_s, 0.0)
-
-
-def _seconds_until_http_date(value: str, now: datetime) -> float | None:
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        # parsedate_to_datetime returns a naive datetime for a "-0000" zone, and HTTP dates
-        # are always GMT.
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - now).total_seconds(), 0.0)
-
-
-def _read_error_body(response: requests.Response) -> ErrorBody | None:
-    try:
-        error_body = ErrorEnvelopeSchema().load(parse_json(response.content))
-    except (ValueError, RecursionError, ValidationError):
-        # Only the 429 body is documented. Other errors may come from a proxy as HTML.
-        return None
-    return error_body if isinstance(error_body, ErrorBody) else None
-
-
-def _status_text(response: requests.Response) -> str:
-    reason = response.reason
-    if not reason:
-        try:
-            reason = http.HTTPStatus(response.status_code).phrase
-        except ValueError:
-            reason = "unknown status"
-    return f"HTTP {response.status_code} {reason}"
-
-
-def _error_for_status(
-    endpoint: _Endpoint,
-    status: int,
-    message: str,
-    trace_id: str | None,
-    retry_after_s: float | None,
-) -> ErystaError:
-    context: dict[str, Any] = {
-        "endpoint": endpoint.name,
-        "http_status": status,
-        "trace_id": trace_id,
-    }
-    # A 429 means Erysta rejected the request unprocessed, so even place-order may retry it.
-    if status == 429:
-        return RateLimitedError(message, retry_after_s=retry_after_s, **context)
-    if 400 <= status < 500:
-        # NOTE: Erysta documents no status for a duplicate reference_id. A 409 here proves that
-        # this request created nothing, but an earlier one with the same reference_id may have.
-        error_class = _CLIENT_ERROR_CLASSES.get(status, RejectedError)
-        return error_class(message, **context)
-    if not endpoint.read_only:
-        # A 5xx, or a 1xx or 3xx that no documented flow produces, does not prove that the
-        # order was rolled back.
-        return OutcomeUnknownError(message, **context)
-    if status >= 500:
-        return ServerError(message, **context)
-    return InvalidResponseError(f"unexpected status: {message}", **context)
-
-
-def _error_for_exception(endpoint: _Endpoint, exc: BaseException) -> ErystaError:
-    chain = _cause_chain(exc)
-    description = _describe_transport_failure(exc, chain)
-
-    if _proves_not_sent(chain):
-        return NotSentError(f"request not sent: {description}", endpoint=endpoint.name)
-    if not endpoint.read_only:
-        return OutcomeUnknownError(
-            f"no complete response after sending: {description}. The order may have been "
-            "created, so reconcile it before placing it again",
-            endpoint=endpoint.name,
-        )
-    return TransportError(f"no complete response: {description}", endpoint=endpoint.name)
-
-
-def _proves_not_sent(chain: list[BaseException]) -> bool:
-    """Tell "never reached Erysta" apart from "dropped after sending".
-
-    urllib3 raises NewConnectionError (connection refused, unreachable), NameResolutionError
-    (DNS) and ConnectTimeoutError only before the first request byte is written, and the TLS
-    certificate check fails before it too. Once the request is written, a failure surfaces as
-    ReadTimeoutError or as ProtocolError wrapping RemoteDisconnected or ConnectionResetError.
-    Any failure that is in neither group, including a ProtocolError during the TLS handshake,
-    counts as possibly sent, because only proof may allow a place-order to be repeated.
-    """
-    if any(isinstance(cause, _SENT_EVIDENCE) for cause in chain):
-        return False
-    return any(isinstance(cause, _NOT_SENT_EVIDENCE) for cause in chain)
-
-
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    # requests wraps urllib3 errors in args, as in ConnectionError(MaxRetryError(...)). urllib3
-    # keeps the underlying error in MaxRetryError.reason and in args. Both chain with "from".
-    chain: list[BaseException] = []
-    pending = [exc]
-    while pending and len(chain) < _MAX_CAUSE_CHAIN:
-        current = pending.pop(0)
-        if any(current is seen for seen in chain):
-            continue
-        chain.append(current)
-        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-        pending.extend(link for link in (current.__cause__, current.__context__) if link)
-    return chain
-
-
-def _describe_transport_failure(exc: BaseException, chain: list[BaseException]) -> str:
-    # The innermost cause names the real problem, such as "Connection refused". The wrappers
-    # around it add only pool and retry details.
-    root = chain[-1]
-    if root is exc:
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__} caused by {type(root).__name__}: {root}"
-
-
-def _invalid_body_error(
-    endpoint: _Endpoint, status: int, reason: str, trace_id: str | None
-) -> ErystaError:
-    if endpoint.read_only:
-        return InvalidResponseError(
-            reason, endpoint=endpoint.name, http_status=status, trace_id=trace_id
-        )
-    return OutcomeUnknownError(
-        f"Erysta accepted the request but {reason}. The order may have been created, so "
-        "reconcile it before placing it again",
-        endpoint=endpoint.name,
-        http_status=status,
-        trace_id=trace_id,
-    )
-
-
-def _describe_validation(exc: ValidationError) -> str:
-    problems = [f"{path}: {message}" for path, message in _flatten_messages(exc.messages, "")]
-    return "; ".join(problems)
-
-
-def _flatten_messages(messages: Any, path: str) -> list[tuple[str, str]]:
-    # marshmallow nests messages by field name and list index. Each leaf is a list of strings.
-    if isinstance(messages, dict):
-        flat: list[tuple[str, str]] = []
-        for key, nested in messages.items():
-            flat.extend(_flatten_messages(nested, f"{path}.{key}" if path else str(key)))
-        return flat
-    if isinstance(messages, list):
-        return [(path or "body", str(message)) for message in messages]
-    return [(path or "body", str(messages))]
-
-
-def _find_trace_id(payload: Any) -> str | None:
-    # A body that fails the schema may still carry the trace_id that support needs.
-    if not isinstance(payload, dict):
-        return None
-    details = payload.get("details")
-    if not isinstance(details, dict):
-        return None
-    extensions = details.get("extensions")
-    if not isinstance(extensions, dict):
-        return None
-    trace_id = extensions.get("trace_id")
-    return trace_id if isinstance(trace_id, str) else None
-
-
 def _log_call(
-    endpoint: _Endpoint,
+    endpoint: Endpoint,
     *,
     http_status: int | None,
     started: float,

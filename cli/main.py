@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from config import SettingsError
+
+if TYPE_CHECKING:
+    from tasks.api import OrderStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,10 +93,16 @@ def _format_event(entry: dict[str, Any]) -> str:
 
 
 @main.command(name="list")
-@click.option("--state", help="Only orders in this state, e.g. NEEDS_ATTENTION.")
-@click.option("--limit", default=50, show_default=True, help="Most recent orders to list.")
-def list_orders(state: str | None, limit: int) -> None:
-    """List recent orders, newest first, with their state and age."""
+@click.option("--state", help="Only orders in this state, e.g. UNKNOWN_OUTCOME.")
+@click.option(
+    "--older-than",
+    type=float,
+    default=0.0,
+    help="Only orders whose last change is at least this many seconds old.",
+)
+@click.option("--limit", default=50, show_default=True, help="Maximum number of orders listed.")
+def list_orders(state: str | None, older_than: float, limit: int) -> None:
+    """List recent orders, newest first, with their state, age and time since last change."""
     from tasks.runtime import runtime  # noqa: PLC0415
 
     rt = runtime()
@@ -101,11 +112,79 @@ def list_orders(state: str | None, limit: int) -> None:
         record = rt.ledger.get(reference_id)
         if record is None or (state and record.state.value != state.upper()):
             continue
+        idle_s = now - record.updated_at
+        if idle_s < older_than:
+            continue
         age_s = now - record.created_at
-        click.echo(f"{record.reference_id:<40} {record.state.value:<20} {age_s:>10.0f} s")
+        click.echo(
+            f"{record.reference_id:<40} {record.state.value:<20} "
+            f"age {age_s:>8.0f} s  idle {idle_s:>8.0f} s"
+        )
         listed += 1
         if listed >= limit:
             break
+
+
+def _operator_name() -> str:
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+
+
+_operator_option = click.option(
+    "--operator",
+    default=_operator_name,
+    show_default="$USER",
+    help="Who takes the action; written to the order's timeline.",
+)
+
+
+def _run_operation(action: Callable[[], OrderStatus]) -> None:
+    from tasks.operations import OperatorError  # noqa: PLC0415
+
+    try:
+        status = action()
+    except (OperatorError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"order {status.reference_id}: {status.state}")
+
+
+@main.command()
+@click.argument("reference_id")
+@click.argument("erysta_order_id", required=False)
+@click.option("--note", default="", help="Why, for the timeline.")
+@_operator_option
+def attach(reference_id: str, erysta_order_id: str | None, note: str, operator: str) -> None:
+    """Record that Erysta has the order as ERYSTA_ORDER_ID, and resume polling it.
+
+    Use it for an UNKNOWN_OUTCOME order that you found in Erysta's dashboard, or without
+    ERYSTA_ORDER_ID to resume polling an order that passed its polling deadline.
+    """
+    from tasks.operations import attach_order  # noqa: PLC0415
+
+    _run_operation(
+        lambda: attach_order(reference_id, erysta_order_id, operator=operator, note=note)
+    )
+
+
+@main.command(name="confirm-not-placed")
+@click.argument("reference_id")
+@click.option("--note", default="", help="Why, for the timeline.")
+@_operator_option
+def confirm_not_placed_command(reference_id: str, note: str, operator: str) -> None:
+    """Record that Erysta has no order for REFERENCE_ID, and place it again."""
+    from tasks.operations import confirm_not_placed  # noqa: PLC0415
+
+    _run_operation(lambda: confirm_not_placed(reference_id, operator=operator, note=note))
+
+
+@main.command()
+@click.argument("reference_id")
+@click.option("--note", required=True, help="Why; the shop receives it as the message.")
+@_operator_option
+def cancel(reference_id: str, note: str, operator: str) -> None:
+    """Give up on an order waiting for an operator, and tell the shop."""
+    from tasks.operations import cancel_order  # noqa: PLC0415
+
+    _run_operation(lambda: cancel_order(reference_id, operator=operator, note=note))
 
 
 @main.command(name="new-vault-key")
@@ -205,8 +284,6 @@ def flower(celery_args: tuple[str, ...]) -> None:
 
     Arguments after the command go to Flower, e.g. `--address=0.0.0.0 --port=5555`.
     """
-    import os  # noqa: PLC0415
-
     from config import load_settings  # noqa: PLC0415
 
     if load_settings().flower_basic_auth is None:

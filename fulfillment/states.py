@@ -16,6 +16,7 @@ class OrderState(StrEnum):
     FAILED = "FAILED"
     REFUNDED = "REFUNDED"
     REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
     DELIVERING = "DELIVERING"
     DELIVERED = "DELIVERED"
     UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
@@ -30,6 +31,7 @@ OUTCOME_STATES = frozenset(
         OrderState.FAILED,
         OrderState.REFUNDED,
         OrderState.REJECTED,
+        OrderState.CANCELLED,
     }
 )
 

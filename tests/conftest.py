@@ -11,13 +11,17 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import requests
+from celery.signals import before_task_publish
 
 from config import load_settings
+from fulfillment.records import LineItem
 from fulfillment.signing import generate_secret
+from fulfillment.states import OrderState
 from fulfillment.vault import new_vault_key
 from sandbox.processes import CeleryProcess, RedisProcess, worker_process
 from sandbox.shop import RunningShop, start_shop
@@ -26,6 +30,7 @@ from tasks.app import configure_app
 from tasks.runtime import Runtime, reset_runtime
 
 TEST_API_KEY = "test-key-" + secrets.token_hex(8)
+ITEMS = (LineItem("69ae19b4397b2e44c02853f5", 1),)
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +160,35 @@ def runtime_with_clock(stack_environment: dict[str, str], clock: FakeClock) -> I
     yield rt
     rt.close()
     reset_runtime()
+
+
+@pytest.fixture
+def published() -> Iterator[list[tuple[str, list[Any]]]]:
+    """(task name, arguments) of every task this process sends while the test runs."""
+    messages: list[tuple[str, list[Any]]] = []
+
+    def record(body: Any = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
+        messages.append((str((headers or {}).get("task")), list(body[0]) if body else []))
+
+    before_task_publish.connect(record, weak=False)
+    yield messages
+    before_task_publish.disconnect(record)
+
+
+def order_in(rt: Runtime, reference_id: str, state: OrderState, **fields: object) -> None:
+    """Record an order and move it straight to `state`, due 10 s from the clock's now."""
+    now = rt.clock()
+    rt.ledger.create(reference_id, ITEMS, now=now, due_at=now + 10)
+    if state is not OrderState.RECEIVED:
+        rt.ledger.transition(
+            reference_id,
+            expected=OrderState.RECEIVED,
+            new=state,
+            now=now,
+            event="test",
+            due_at=now + 10,
+            fields=fields,
+        )
 
 
 @pytest.fixture

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery.signals import before_task_publish
 
 from tasks.api import InvalidOrderError, ReferenceConflictError, submit_order
 from tasks.runtime import Runtime
 
 VALID_ITEM = {"id": "69ae19b4397b2e44c02853f5", "quantity": 1}
-
-
-@pytest.fixture
-def published() -> Iterator[list[str]]:
-    """Names of the tasks this process publishes while the test runs."""
-    names: list[str] = []
-
-    def record(sender: str | None = None, **_: Any) -> None:
-        names.append(str(sender))
-
-    before_task_publish.connect(record, weak=False)
-    yield names
-    before_task_publish.disconnect(record)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +41,7 @@ def test_invalid_request_names_field_and_value(
     field: str,
     shown: str,
     runtime_with_clock: Runtime,
-    published: list[str],
+    published: list[tuple[str, list[Any]]],
 ) -> None:
     with pytest.raises(InvalidOrderError) as raised:
         submit_order(reference_id, items)
@@ -67,7 +52,9 @@ def test_invalid_request_names_field_and_value(
     assert published == []
 
 
-def test_invalid_request_writes_nothing(runtime_with_clock: Runtime, published: list[str]) -> None:
+def test_invalid_request_writes_nothing(
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
+) -> None:
     with pytest.raises(InvalidOrderError):
         submit_order("R-nothing", [{"id": "69ae19b4397b2e44c02853f5", "quantity": -1}])
 
@@ -76,17 +63,17 @@ def test_invalid_request_writes_nothing(runtime_with_clock: Runtime, published: 
 
 
 def test_valid_request_is_recorded_and_queued(
-    runtime_with_clock: Runtime, published: list[str]
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
 ) -> None:
     status = submit_order("R-valid", [VALID_ITEM])
 
     assert status.created is True
     assert status.state == "RECEIVED"
-    assert published == ["tasks.place_order"]
+    assert published == [("tasks.place_order", ["R-valid"])]
 
 
 def test_repeated_reference_queues_nothing(
-    runtime_with_clock: Runtime, published: list[str]
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
 ) -> None:
     submit_order("R-twice", [VALID_ITEM])
     published.clear()
@@ -98,7 +85,7 @@ def test_repeated_reference_queues_nothing(
 
 
 def test_repeated_reference_with_other_items_raises(
-    runtime_with_clock: Runtime, published: list[str]
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
 ) -> None:
     submit_order("R-conflict", [VALID_ITEM])
     published.clear()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery.signals import before_task_publish
 
 from fulfillment.states import OrderState
 from sandbox import catalogue
@@ -15,19 +13,6 @@ from tasks.placing import place_order
 from tasks.polling import poll_order
 from tasks.runtime import Runtime
 from tests.conftest import FakeClock
-
-
-@pytest.fixture
-def published() -> Iterator[list[dict[str, Any]]]:
-    """Headers of the tasks this process publishes while the test runs."""
-    messages: list[dict[str, Any]] = []
-
-    def record(headers: dict[str, Any] | None = None, **_: Any) -> None:
-        messages.append(dict(headers or {}))
-
-    before_task_publish.connect(record, weak=False)
-    yield messages
-    before_task_publish.disconnect(record)
 
 
 def placed(rt: Runtime, product_id: str, reference_id: str) -> None:
@@ -39,12 +24,11 @@ def placed(rt: Runtime, product_id: str, reference_id: str) -> None:
 
 
 def test_first_poll_scheduled_after_delay(
-    runtime_with_clock: Runtime, published: list[dict[str, Any]]
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
 ) -> None:
     placed(runtime_with_clock, catalogue.SLOW_ID, "P-first")
 
-    poll = [m for m in published if m.get("task") == "tasks.poll_order"]
-    assert len(poll) == 1
+    assert ("tasks.poll_order", ["P-first", 1]) in published
     record = runtime_with_clock.ledger.get("P-first")
     assert record is not None
     assert record.poll_seq == 1
@@ -97,7 +81,7 @@ def test_deadline_flags_order(runtime_with_clock: Runtime, clock: FakeClock) -> 
 
 
 def test_stale_poll_loop_exits(
-    runtime_with_clock: Runtime, published: list[dict[str, Any]]
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
 ) -> None:
     placed(runtime_with_clock, catalogue.SLOW_ID, "P-stale")
     published.clear()
@@ -111,7 +95,7 @@ def test_stale_poll_loop_exits(
 
 
 def test_terminal_status_stores_keys_and_hands_over(
-    runtime_with_clock: Runtime, published: list[dict[str, Any]]
+    runtime_with_clock: Runtime, published: list[tuple[str, list[Any]]]
 ) -> None:
     placed(runtime_with_clock, catalogue.TEST_TXT_ID, "P-done")
     published.clear()
@@ -125,7 +109,7 @@ def test_terminal_status_stores_keys_and_hands_over(
     stored = runtime_with_clock.vault.load("P-done")
     assert stored is not None
     assert len(stored[0].keys) == 1
-    assert [m["task"] for m in published] == ["tasks.deliver_keys"]
+    assert published == [("tasks.deliver_keys", ["P-done"])]
 
 
 def test_poll_result_never_holds_keys(runtime_with_clock: Runtime) -> None:

@@ -1,0 +1,157 @@
+"""Operator actions on orders that no task moves on by itself.
+
+An order in `UNKNOWN_OUTCOME` may or may not exist at Erysta, and only a person can find
+out (in Erysta's dashboard, or by asking support with the `reference_id` and trace ids).
+These functions record the answer and set the order moving again. Each writes the
+operator's name and note to the order's timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fulfillment.records import OrderRecord
+from fulfillment.states import OPERATOR_STATES, OrderState
+from tasks.api import OrderStatus
+from tasks.runtime import runtime
+from tasks.steps import due_at
+
+logger = logging.getLogger(__name__)
+
+
+class OperatorError(ValueError):
+    """The action does not apply to the order in its current state; the message says why."""
+
+
+def _load(reference_id: str, action: str) -> OrderRecord:
+    record = runtime().ledger.get(reference_id)
+    if record is None:
+        raise OperatorError(f"order {reference_id!r} not found")
+    if record.state not in OPERATOR_STATES:
+        raise OperatorError(
+            f"cannot {action} order {reference_id!r}: it is {record.state.value}, and only "
+            f"orders in {' or '.join(sorted(OPERATOR_STATES))} wait for an operator"
+        )
+    return record
+
+
+def _status(reference_id: str) -> OrderStatus:
+    record = runtime().ledger.get(reference_id)
+    assert record is not None
+    return OrderStatus.from_record(record)
+
+
+def attach_order(
+    reference_id: str, erysta_order_id: str | None, *, operator: str, note: str = ""
+) -> OrderStatus:
+    """Record that Erysta has the order under `erysta_order_id`, and resume polling it.
+
+    Without an id, polling resumes with the id already recorded, for example after the
+    polling deadline passed.
+    """
+    from tasks.polling import poll_order  # noqa: PLC0415 - the modules enqueue each other
+
+    rt = runtime()
+    record = _load(reference_id, "attach")
+    if record.outcome is not None:
+        raise OperatorError(
+            f"cannot attach order {reference_id!r}: its outcome {record.outcome.value} is "
+            "already known"
+        )
+    order_id = (erysta_order_id or record.erysta_order_id or "").strip()
+    if not order_id:
+        raise OperatorError(
+            f"cannot attach order {reference_id!r}: no Erysta order id is recorded; give one"
+        )
+
+    now = rt.clock()
+    moved = rt.ledger.transition(
+        reference_id,
+        expected=record.state,
+        new=OrderState.POLLING,
+        now=now,
+        event="operator_attached",
+        due_at=due_at(rt, now),
+        fields={
+            "erysta_order_id": order_id,
+            "placed_at": now,
+            "next_action_at": now,
+            "message": "",
+        },
+        increment=("poll_seq",),
+        details={"operator": operator, "note": note, "erysta_order_id": order_id},
+    )
+    if not moved:
+        raise OperatorError(f"order {reference_id!r} changed while attaching it; look again")
+    poll_order.apply_async(args=(reference_id, record.poll_seq + 1))
+    logger.info(
+        "operator %s attached order %s to Erysta order %s", operator, reference_id, order_id
+    )
+    return _status(reference_id)
+
+
+def confirm_not_placed(reference_id: str, *, operator: str, note: str = "") -> OrderStatus:
+    """Record that Erysta has no order for `reference_id`, and place it again."""
+    from tasks.placing import place_order  # noqa: PLC0415 - the modules enqueue each other
+
+    rt = runtime()
+    record = _load(reference_id, "re-place")
+    if record.outcome is not None or (
+        record.erysta_order_id is not None and record.state is OrderState.NEEDS_ATTENTION
+    ):
+        raise OperatorError(
+            f"cannot re-place order {reference_id!r}: Erysta order {record.erysta_order_id} "
+            "exists for it; attach or cancel it instead"
+        )
+
+    now = rt.clock()
+    moved = rt.ledger.transition(
+        reference_id,
+        expected=record.state,
+        new=OrderState.RECEIVED,
+        now=now,
+        event="operator_confirmed_not_placed",
+        due_at=due_at(rt, now),
+        fields={"erysta_order_id": "", "message": ""},
+        details={"operator": operator, "note": note},
+    )
+    if not moved:
+        raise OperatorError(f"order {reference_id!r} changed while re-placing it; look again")
+    place_order.apply_async(args=(reference_id,))
+    logger.info("operator %s confirmed order %s was not placed; placing it", operator, reference_id)
+    return _status(reference_id)
+
+
+def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
+    """Give up on the order and tell the shop that nothing will be delivered."""
+    from tasks.delivering import deliver_keys  # noqa: PLC0415 - the modules enqueue each other
+
+    rt = runtime()
+    record = _load(reference_id, "cancel")
+    if record.outcome is not None:
+        raise OperatorError(
+            f"cannot cancel order {reference_id!r}: its outcome {record.outcome.value} is "
+            "known; the shop must receive it"
+        )
+    if not note.strip():
+        raise OperatorError("a note is required to cancel an order: say why, for the shop")
+
+    now = rt.clock()
+    moved = rt.ledger.transition(
+        reference_id,
+        expected=record.state,
+        new=OrderState.CANCELLED,
+        now=now,
+        event="operator_cancelled",
+        due_at=due_at(rt, now),
+        fields={"message": note, "outcome": OrderState.CANCELLED},
+        details={"operator": operator, "note": note},
+    )
+    if not moved:
+        raise OperatorError(f"order {reference_id!r} changed while cancelling it; look again")
+    deliver_keys.apply_async(args=(reference_id,))
+    logger.info("operator %s cancelled order %s", operator, reference_id)
+    return _status(reference_id)
+
+
+__all__ = ["OperatorError", "attach_order", "cancel_order", "confirm_not_placed"]

@@ -71,9 +71,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        # With late acknowledgement a task whose connection broke would run again
-        # anyway, so cancelling it on connection loss avoids two copies at once.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Off on purpose. Cancelling a task when the broker connection drops stores a
+        # retry state in the result backend, which is the same unreachable Redis, and in
+        # Celery 5.6 that error stops the worker for good. Left running, the task ends
+        # normally; its message is delivered again after the visibility timeout, and the
+        # ledger turns that second run into a no-op.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_TIMEOUT_S,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_eta_task_limit": ETA_TASK_LIMIT,

@@ -2,7 +2,8 @@
 
 A fault applies to one endpoint. Faults armed through ``POST /_sandbox/faults`` apply to the
 next ``count`` requests of that endpoint, in the order they were armed, and take precedence
-over the random faults of ``SimulatorConfig.random_faults``.
+over the random faults of ``SimulatorConfig.random_faults``. ``unknown_status`` applies only
+to the keys endpoint, so arming it for another endpoint is rejected.
 """
 
 import random
@@ -32,10 +33,27 @@ class Fault(StrEnum):
     SLOW = "slow"  # do the work, wait delay_s, then respond normally
     MALFORMED_JSON = "malformed_json"  # do the work, then send 200 with truncated JSON
     RATE_LIMITED = "rate_limited"  # 429 with the documented body, without doing anything
+    NOT_FOUND = "not_found"  # 404 without doing anything
+    UNAUTHORIZED = "unauthorized"  # 401 without doing anything
+    # Keys endpoint only: 200 with the order's data, but an undocumented status and no keys.
+    # The order does not advance, so the next normal request continues where it was.
+    UNKNOWN_STATUS = "unknown_status"
 
     @property
     def runs_before_work(self) -> bool:
-        return self in (Fault.SERVER_ERROR, Fault.DROP, Fault.RATE_LIMITED)
+        return self in (
+            Fault.SERVER_ERROR,
+            Fault.DROP,
+            Fault.RATE_LIMITED,
+            Fault.NOT_FOUND,
+            Fault.UNAUTHORIZED,
+        )
+
+    def supports(self, endpoint: Endpoint | None) -> bool:
+        """Return whether the fault can hit ``endpoint``. None means every endpoint."""
+        if self is Fault.UNKNOWN_STATUS:
+            return endpoint is Endpoint.KEYS
+        return True
 
 
 # Defaults for fault requests that leave the field out.
@@ -75,6 +93,11 @@ class RandomFault:
         if not 0.0 <= self.probability <= 1.0:
             raise InvalidFaultError(
                 f"RandomFault.probability must be between 0 and 1, got {self.probability}"
+            )
+        if not self.fault.supports(self.endpoint):
+            raise InvalidFaultError(
+                f"RandomFault.endpoint must be {Endpoint.KEYS} for fault {self.fault}, "
+                f"got {self.endpoint}"
             )
 
 
@@ -139,6 +162,11 @@ def parse_fault_request(body: Any) -> tuple[Endpoint, FaultPlan, int]:
 
     endpoint = _parse_choice(body, "endpoint", Endpoint)
     fault = _parse_choice(body, "fault", Fault)
+    if not fault.supports(endpoint):
+        raise InvalidFaultError(
+            f"endpoint must be {Endpoint.KEYS} for fault {fault}, got {str(endpoint)!r}"
+        )
+
     count = body.get("count", 1)
     if not _is_int(count) or count < 1:
         raise InvalidFaultError(f"count must be a positive integer, got {count!r}")

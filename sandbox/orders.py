@@ -30,6 +30,8 @@ from sandbox.keys import make_key_value
 MAX_QUANTITY = 100
 # Simulator limit on the length of reference_id. Erysta documents none.
 MAX_REFERENCE_ID_LENGTH = 200
+# The order status of the unknown_status fault. Erysta documents only the OrderStatus values.
+UNDOCUMENTED_ORDER_STATUS = "ON_HOLD"
 
 
 class OrderStatus(StrEnum):
@@ -232,6 +234,20 @@ def order_keys_data(order: Order, balance: Decimal, credit_limit: Decimal) -> di
             "credit_limit": money_to_json(credit_limit),
         },
     }
+
+
+def undocumented_status_data(
+    order: Order, balance: Decimal, credit_limit: Decimal
+) -> dict[str, Any]:
+    """Return ``details.data`` of the keys response with UNDOCUMENTED_ORDER_STATUS and no keys.
+
+    The unknown_status fault sends it. It reads the order without advancing it.
+    """
+    data = order_keys_data(order, balance, credit_limit)
+    data["status"] = UNDOCUMENTED_ORDER_STATUS
+    for product in data["products"]:
+        product["keys"] = []
+    return data
 
 
 def money_to_json(amount: Decimal) -> int | float:

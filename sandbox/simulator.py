@@ -11,7 +11,7 @@ Admin endpoints, under ``/_sandbox``, without an API key:
 - ``POST /faults`` arms a fault, ``GET /faults`` lists the armed ones, ``DELETE /faults``
   clears them. The body is ``{"endpoint": "place-order" | "keys" | "balance", "fault":
   <name>, "count": 1, "delay_s": 2.0, "retry_after_s": 1}``. Fault names are in
-  sandbox.faults.Fault.
+  sandbox.faults.Fault. ``unknown_status`` is valid only with ``"endpoint": "keys"``.
 - ``GET /orders?reference_id=X`` lists the orders placed with that reference. ``GET /orders``
   returns the order count of every reference.
 - ``GET /stats`` returns request counts per endpoint and status.
@@ -44,7 +44,7 @@ from sandbox.http import (
     serve_until_stopped,
     utc_timestamp,
 )
-from sandbox.orders import parse_order_request
+from sandbox.orders import parse_order_request, undocumented_status_data
 from sandbox.state import SimulatorState
 
 __all__ = [
@@ -149,10 +149,10 @@ class SimulatorHandler(JsonRequestHandler):
                 f"{method} is not allowed on {self.url_parts.path}, use {_API_METHODS[endpoint]}",
             )
 
-        work = self._api_work(endpoint, api_key, order_id)
         plan = self.state.faults.take(endpoint)
         if plan is not None:
             logger.info("injecting fault %s into %s", plan.fault, endpoint)
+        work = self._api_work(endpoint, api_key, order_id, plan)
         self._respond(plan, work)
 
     def _authenticate(self) -> str:
@@ -168,11 +168,13 @@ class SimulatorHandler(JsonRequestHandler):
         return api_key
 
     def _api_work(
-        self, endpoint: Endpoint, api_key: str, order_id: str
+        self, endpoint: Endpoint, api_key: str, order_id: str, plan: FaultPlan | None
     ) -> Callable[[], dict[str, Any]]:
         if endpoint is Endpoint.BALANCE:
             return self.state.balance_data
         if endpoint is Endpoint.KEYS:
+            if plan is not None and plan.fault is Fault.UNKNOWN_STATUS:
+                return functools.partial(self._read_order_undocumented, api_key, order_id)
             return functools.partial(self.state.poll_order, api_key, order_id)
 
         def place_order() -> dict[str, Any]:
@@ -183,6 +185,21 @@ class SimulatorHandler(JsonRequestHandler):
 
         return place_order
 
+    def _read_order_undocumented(self, api_key: str, order_id: str) -> dict[str, Any]:
+        """Read an order for the unknown_status fault, without advancing it.
+
+        Raises HttpError 404 for an unknown order or one that another API key placed, as
+        SimulatorState.poll_order does.
+        """
+        # TODO: move this into SimulatorState next to poll_order, which owns the lock and
+        # does the same lookup.
+        state = self.state
+        with state._lock:
+            order = state.orders.get(order_id)
+            if order is None or order.api_key != api_key:
+                raise HttpError(status_codes.ORDER_NOT_FOUND, f"order {order_id!r} not found")
+            return undocumented_status_data(order, state.balance, state.credit_limit)
+
     def _respond(self, plan: FaultPlan | None, work: Callable[[], dict[str, Any]]) -> None:
         """Do the endpoint's work and respond, with the injected fault if there is one."""
         if plan is not None and plan.fault.runs_before_work:
@@ -190,7 +207,8 @@ class SimulatorHandler(JsonRequestHandler):
             return
 
         data = work()
-        if plan is None:
+        # For unknown_status, _api_work already swapped the work, so the data goes out as usual.
+        if plan is None or plan.fault is Fault.UNKNOWN_STATUS:
             self._send_success(data)
         elif plan.fault is Fault.SERVER_ERROR_AFTER_CREATE:
             self.send_error_response(status_codes.SERVER_ERROR, "Internal Server Error")
@@ -211,6 +229,12 @@ class SimulatorHandler(JsonRequestHandler):
             self.drop_connection()
         elif plan.fault is Fault.RATE_LIMITED:
             self._send_too_many_requests(plan.retry_after_s)
+        elif plan.fault is Fault.NOT_FOUND:
+            status = status_codes.INJECTED_NOT_FOUND
+            self.send_error_response(status, status.phrase)
+        elif plan.fault is Fault.UNAUTHORIZED:
+            status = status_codes.INJECTED_UNAUTHORIZED
+            self.send_error_response(status, status.phrase)
 
     def _success_body(self, data: dict[str, Any]) -> bytes:
         envelope = {

@@ -22,3 +22,6 @@ UNKNOWN_ENDPOINT = HTTPStatus.NOT_FOUND
 METHOD_NOT_ALLOWED = HTTPStatus.METHOD_NOT_ALLOWED
 RATE_LIMITED = HTTPStatus.TOO_MANY_REQUESTS  # documented, with its body
 SERVER_ERROR = HTTPStatus.INTERNAL_SERVER_ERROR  # injected faults and simulator bugs
+# The not_found and unauthorized faults, which reject a valid request without doing anything.
+INJECTED_NOT_FOUND = HTTPStatus.NOT_FOUND
+INJECTED_UNAUTHORIZED = HTTPStatus.UNAUTHORIZED

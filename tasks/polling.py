@@ -86,7 +86,10 @@ def _poll(rt: Runtime, record: OrderRecord, erysta_order_id: str) -> dict[str, s
             erysta_order_id,
             keys.status,
         )
-    return _schedule_next(rt, record, event="polled", details=_poll_details(keys))
+    # A successful poll ends a run of errors, so the next error backs off from the start.
+    return _schedule_next(
+        rt, record, event="polled", details=_poll_details(keys), fields={"error_count": 0}
+    )
 
 
 def _poll_details(keys: OrderKeys) -> dict[str, object]:
@@ -101,6 +104,7 @@ def _schedule_next(
     details: dict[str, object],
     delay_s: float | None = None,
     increment: tuple[str, ...] = ("poll_count",),
+    fields: dict[str, object] | None = None,
 ) -> dict[str, str]:
     now = rt.clock()
     assert record.placed_at is not None
@@ -123,7 +127,7 @@ def _schedule_next(
         event=event,
         poll_seq=record.poll_seq,
         due_at=due_at(rt, now, countdown_s),
-        fields={"next_action_at": now + countdown_s},
+        fields={"next_action_at": now + countdown_s, **(fields or {})},
         increment=increment,
         details={**details, "next_poll_in_s": round(countdown_s, 3)},
     )

@@ -8,11 +8,13 @@ import pytest
 
 from fulfillment.states import OrderState
 from sandbox import catalogue
+from sandbox.simulator import RunningSimulator
 from tasks.api import submit_order
 from tasks.placing import place_order
 from tasks.polling import poll_order
 from tasks.runtime import Runtime
 from tests.conftest import FakeClock
+from tests.support import arm_fault
 
 
 def placed(rt: Runtime, product_id: str, reference_id: str) -> None:
@@ -120,3 +122,21 @@ def test_poll_result_never_holds_keys(runtime_with_clock: Runtime) -> None:
     stored = runtime_with_clock.vault.load("P-result")
     assert stored is not None
     assert stored[0].keys[0].value not in repr(result)
+
+
+def test_successful_poll_resets_error_count(
+    runtime_with_clock: Runtime, simulator: RunningSimulator
+) -> None:
+    placed(runtime_with_clock, catalogue.SLOW_ID, "P-errors")
+    arm_fault(simulator, "keys", "server_error", count=2)
+    poll_order("P-errors", 1)
+    poll_order("P-errors", 1)
+    record = runtime_with_clock.ledger.get("P-errors")
+    assert record is not None
+    assert record.error_count == 2
+
+    poll_order("P-errors", 1)
+
+    record = runtime_with_clock.ledger.get("P-errors")
+    assert record is not None
+    assert record.error_count == 0

@@ -130,6 +130,15 @@ def all_keys(data: dict[str, Any]) -> list[dict[str, str]]:
     return [key for product in data["products"] for key in product["keys"]]
 
 
+def call_endpoint(sim: RunningSimulator, endpoint: str, order_id: str) -> requests.Response:
+    """Send one valid request to ``endpoint``. Only the keys endpoint uses ``order_id``."""
+    if endpoint == "balance":
+        return get_balance(sim)
+    if endpoint == "place-order":
+        return place(sim, [(catalogue.TEST_TXT_ID, 1)])
+    return get_keys(sim, order_id)
+
+
 # Response shapes
 
 
@@ -986,6 +995,136 @@ def test_fault_keys_malformed_json(fresh_sim: RunningSimulator) -> None:
         response.json()
 
 
+INJECTED_ERRORS = [
+    pytest.param("not_found", 404, id="not-found"),
+    pytest.param("unauthorized", 401, id="unauthorized"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "message"),
+    [
+        pytest.param("not_found", 404, "Not Found", id="not-found"),
+        pytest.param("unauthorized", 401, "Unauthorized", id="unauthorized"),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["balance", "place-order", "keys"])
+def test_fault_injected_error(
+    fresh_sim: RunningSimulator, endpoint: str, fault: str, status: int, message: str
+) -> None:
+    order_id = place_ok(fresh_sim, [(catalogue.TEST_TXT_ID, 1)])
+    arm(fresh_sim, endpoint, fault)
+
+    response = call_endpoint(fresh_sim, endpoint, order_id)
+    body = response.json()
+
+    assert response.status_code == status
+    assert body["status"] == status
+    assert body["success"] is False
+    assert body["error"]["message"] == message
+    assert TIMESTAMP_PATTERN.fullmatch(body["error"]["timestamp"])
+    assert call_endpoint(fresh_sim, endpoint, order_id).status_code == 200
+
+
+@pytest.mark.parametrize(("fault", "status"), INJECTED_ERRORS)
+def test_fault_injected_error_places_nothing(
+    fresh_sim: RunningSimulator, fault: str, status: int
+) -> None:
+    arm(fresh_sim, "place-order", fault)
+
+    response = place(fresh_sim, [(catalogue.PRICED_ID, 1)], "REF-F")
+
+    assert response.status_code == status
+    assert order_count(fresh_sim, "REF-F") == 0
+    assert balance_data(fresh_sim)["balance"] == 5000
+
+
+@pytest.mark.parametrize(("fault", "status"), INJECTED_ERRORS)
+def test_fault_injected_error_keeps_progress(
+    fresh_sim: RunningSimulator, fault: str, status: int
+) -> None:
+    order_id = place_ok(fresh_sim, [(catalogue.SLOW_ID, 1)])
+    arm(fresh_sim, "keys", fault)
+
+    response = get_keys(fresh_sim, order_id)
+
+    assert response.status_code == status
+    assert poll_data(fresh_sim, order_id)["status"] == "PENDING"
+
+
+def test_fault_unknown_status_envelope(fresh_sim: RunningSimulator) -> None:
+    order_id = place_ok(fresh_sim, [(catalogue.PRICED_ID, 2)])
+    arm(fresh_sim, "keys", "unknown_status")
+
+    response = get_keys(fresh_sim, order_id)
+    body = response.json()
+    data = body["details"]["data"]
+
+    assert response.status_code == 200
+    assert body["status"] == 200
+    assert body["success"] is True
+    assert TIMESTAMP_PATTERN.fullmatch(body["details"]["extensions"]["timestamp"])
+    assert data["id"] == order_id
+    assert data["status"] == "ON_HOLD"
+    assert data["total_debit"] == 25
+    assert data["balance"] == {"balance": 4975, "credit_limit": 0}
+    [product] = data["products"]
+    assert product["id"] == catalogue.PRICED_ID
+    assert product["quantity"] == 2
+    assert product["keys"] == []
+
+
+def test_fault_unknown_status_keeps_progress(fresh_sim: RunningSimulator) -> None:
+    order_id = place_ok(fresh_sim, [(catalogue.SLOW_ID, 1)])
+
+    statuses = [poll_data(fresh_sim, order_id)["status"]]
+    arm(fresh_sim, "keys", "unknown_status", count=2)
+    statuses += [poll_data(fresh_sim, order_id)["status"] for _ in range(4)]
+
+    assert statuses == ["PENDING", "ON_HOLD", "ON_HOLD", "PROCESSING", "COMPLETED"]
+
+
+def test_fault_unknown_status_does_not_settle(fresh_sim: RunningSimulator) -> None:
+    order_id = place_ok(fresh_sim, [(catalogue.FAILING_ID, 2)])
+    arm(fresh_sim, "keys", "unknown_status")
+
+    on_hold = poll_data(fresh_sim, order_id)
+    balance_on_hold = balance_data(fresh_sim)["balance"]
+    settled = poll_data(fresh_sim, order_id)
+
+    assert on_hold["total_debit"] == 10
+    assert balance_on_hold == 4990
+    assert settled["status"] == "FAILED"
+    assert balance_data(fresh_sim)["balance"] == 5000
+
+
+def test_fault_unknown_status_hides_keys(fresh_sim: RunningSimulator) -> None:
+    order_id = place_ok(fresh_sim, [(catalogue.TEST_TXT_ID, 1)])
+    completed = poll_data(fresh_sim, order_id)
+    arm(fresh_sim, "keys", "unknown_status")
+
+    on_hold = poll_data(fresh_sim, order_id)
+    after = poll_data(fresh_sim, order_id)
+
+    assert on_hold["status"] == "ON_HOLD"
+    assert all_keys(on_hold) == []
+    assert after["status"] == "COMPLETED"
+    assert all_keys(after) == all_keys(completed)
+
+
+def test_fault_unknown_status_order_not_found(make_simulator: Any) -> None:
+    sim = make_simulator(api_keys=frozenset({API_KEY, "key-b"}))
+    order_id = place_ok(sim, [(catalogue.TEST_TXT_ID, 1)])
+    arm(sim, "keys", "unknown_status", count=2)
+
+    unknown = get_keys(sim, "NOORDER1")
+    other_key = get_keys(sim, order_id, {"x-api-key": "key-b"})
+
+    assert unknown.status_code == 404
+    assert "NOORDER1" in unknown.json()["error"]["message"]
+    assert other_key.status_code == 404
+
+
 def test_faults_listed_and_cleared(fresh_sim: RunningSimulator) -> None:
     arm(fresh_sim, "balance", "server_error", count=3)
 
@@ -1018,6 +1157,13 @@ def test_fault_needs_valid_api_request(fresh_sim: RunningSimulator) -> None:
         pytest.param({"endpoint": "keys", "fault": "slow", "delay_s": -1}, "delay_s"),
         pytest.param({"endpoint": "keys", "fault": "slow", "delay_s": "2"}, "delay_s"),
         pytest.param({"endpoint": "keys", "fault": "rate_limited", "retry_after_s": 1.5}, "retry"),
+        pytest.param(
+            {"endpoint": "balance", "fault": "unknown_status"}, "endpoint must be keys for fault"
+        ),
+        pytest.param(
+            {"endpoint": "place-order", "fault": "unknown_status"},
+            "endpoint must be keys for fault",
+        ),
         pytest.param(["keys"], "JSON object"),
     ],
 )
@@ -1066,6 +1212,20 @@ def test_armed_fault_precedes_random(make_simulator: Any) -> None:
 def test_random_fault_probability_validated() -> None:
     with pytest.raises(ValueError, match="probability"):
         RandomFault(Fault.DROP, 1.5)
+
+
+@pytest.mark.parametrize("endpoint", [None, Endpoint.BALANCE, Endpoint.PLACE_ORDER])
+def test_random_unknown_status_needs_keys(endpoint: Endpoint | None) -> None:
+    with pytest.raises(ValueError, match=r"RandomFault\.endpoint must be keys"):
+        RandomFault(Fault.UNKNOWN_STATUS, 0.5, endpoint)
+
+
+def test_random_unknown_status_on_keys(make_simulator: Any) -> None:
+    sim = make_simulator(random_faults=(RandomFault(Fault.UNKNOWN_STATUS, 1.0, Endpoint.KEYS),))
+    order_id = place_ok(sim, [(catalogue.TEST_TXT_ID, 1)])
+
+    assert poll_data(sim, order_id)["status"] == "ON_HOLD"
+    assert get_balance(sim).status_code == 200
 
 
 # Statistics, reset and configuration

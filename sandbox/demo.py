@@ -20,13 +20,10 @@ from typing import Any
 import requests
 
 from config import load_settings
-from fulfillment.signing import generate_secret
 from fulfillment.states import OrderState
-from fulfillment.vault import new_vault_key
 from sandbox import catalogue
-from sandbox.processes import CeleryProcess, RedisProcess, free_port, worker_process
-from sandbox.shop import start_shop
-from sandbox.simulator import SimulatorConfig, start_simulator
+from sandbox.processes import free_port
+from sandbox.stack import LocalStack
 from tasks.api import submit_order
 from tasks.app import configure_app
 from tasks.runtime import reset_runtime, runtime
@@ -103,61 +100,29 @@ def _local_stack(
 ) -> Iterator[dict[str, str]]:
     """Start every service of the demo; stop each one that started, whatever fails."""
     print("Starting Redis, the Erysta simulator, the demo shop, a worker, beat and Flower ...")
-    with ExitStack() as started:
-        redis_server = RedisProcess(
-            folder / "redis", appendonly=True, password=secrets.token_hex(16)
-        )
-        redis_server.start()
-        started.callback(redis_server.stop)
-
-        simulator_key = f"demo-{secrets.token_hex(8)}"
-        simulator = start_simulator(SimulatorConfig(api_keys=frozenset({simulator_key})))
-        started.callback(simulator.stop)
-        webhook_secret = generate_secret()
-        shop = start_shop(webhook_secret)
-        started.callback(shop.stop)
-
-        environment = {
-            **os.environ,
-            "ERYSTA_BASE_URL": simulator.base_url,
-            "ERYSTA_API_KEY": simulator_key,
-            "REDIS_URL": redis_server.url,
-            "LEDGER_PREFIX": f"demo-{secrets.token_hex(3)}",
-            "WEBHOOK_URL": shop.webhook_url,
-            "WEBHOOK_SECRET": webhook_secret,
-            "VAULT_KEYS": new_vault_key(),
-            "POLL_INTERVAL_S": str(poll_interval_s),
-            "FIRST_POLL_DELAY_S": str(min(0.5, poll_interval_s)),
-            "RECONCILE_INTERVAL_S": "5",
-            "STEP_GRACE_S": "15",
-            "FLOWER_BASIC_AUTH": f"demo:{secrets.token_urlsafe(9)}",
-        }
+    settings = {
+        "POLL_INTERVAL_S": str(poll_interval_s),
+        "FIRST_POLL_DELAY_S": str(min(0.5, poll_interval_s)),
+        "RECONCILE_INTERVAL_S": "5",
+        "STEP_GRACE_S": "15",
+        "FLOWER_BASIC_AUTH": f"demo:{secrets.token_urlsafe(9)}",
+    }
+    with LocalStack(folder, settings=settings) as stack, ExitStack() as cleanup:
         # This process submits the orders, so it uses the same settings as the worker.
-        os.environ.update(environment)
+        os.environ.update(stack.environment)
         reset_runtime()
         configure_app(load_settings())
-        started.callback(reset_runtime)
-        started.callback(lambda: runtime().close())
+        cleanup.callback(reset_runtime)
+        cleanup.callback(lambda: runtime().close())
 
-        worker = worker_process(environment, folder / "worker.log", node_name="demo@%h")
-        for process in (
-            worker,
-            CeleryProcess(
-                ["beat", "--schedule", str(folder / "beat-schedule"), "--loglevel=INFO"],
-                environment=environment,
-                log_path=folder / "beat.log",
-            ),
-            CeleryProcess(
-                ["flower", "--address=127.0.0.1", f"--port={flower_port or free_port()}"],
-                environment=environment,
-                log_path=folder / "flower.log",
-            ),
-        ):
-            process.start()
-            started.callback(process.stop)
-        worker.wait_for_log("ready.")
-
-        yield {**environment, "SHOP_URL": shop.url, "SIMULATOR_URL": simulator.url}
+        stack.start_beat()
+        stack.start_flower(flower_port or free_port())
+        stack.start_worker()
+        yield {
+            **stack.environment,
+            "SHOP_URL": stack.shop.url,
+            "SIMULATOR_URL": stack.simulator.url,
+        }
 
 
 def _submit_all() -> dict[str, DemoOrder]:

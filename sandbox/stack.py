@@ -8,6 +8,7 @@ process of its own, as checkout code would.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import subprocess
@@ -74,8 +75,9 @@ class LocalStack:
         self.redis_server.start()
         self._cleanup.callback(self.redis_server.stop)
 
-        config = self._simulator_config or SimulatorConfig()
-        config = SimulatorConfig(**{**config.__dict__, "api_keys": frozenset({self._api_key})})
+        config = dataclasses.replace(
+            self._simulator_config or SimulatorConfig(), api_keys=frozenset({self._api_key})
+        )
         self._simulator = start_simulator(config)
         self._cleanup.callback(self._simulator.stop)
         self._shop = start_shop(self._webhook_secret)
@@ -107,6 +109,17 @@ class LocalStack:
         self._cleanup.callback(process.stop)
         process.wait_for_log("ready.")
         self.workers.append(process)
+        return process
+
+    def start_flower(self, port: int) -> CeleryProcess:
+        """Start Flower on 127.0.0.1:`port`; it needs FLOWER_BASIC_AUTH in the settings."""
+        process = CeleryProcess(
+            ["flower", "--address=127.0.0.1", f"--port={port}"],
+            environment=self.environment,
+            log_path=self.folder / "flower.log",
+        )
+        process.start()
+        self._cleanup.callback(process.stop)
         return process
 
     def start_beat(self) -> CeleryProcess:

@@ -11,14 +11,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import redis
 
 from config import SettingsError
+from fulfillment.states import OrderState
 
 if TYPE_CHECKING:
     from tasks.api import OrderStatus
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; it turns configuration and Redis errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise click.ClickException(f"invalid configuration: {exc}") from None
+        except redis.RedisError as exc:
+            raise click.ClickException(
+                f"Redis failed: {exc}; check that it runs and that REDIS_URL points at it"
+            ) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Buy digital goods from Erysta and deliver the keys to the shop."""
 
@@ -93,7 +109,11 @@ def _format_event(entry: dict[str, Any]) -> str:
 
 
 @main.command(name="list")
-@click.option("--state", help="Only orders in this state, e.g. UNKNOWN_OUTCOME.")
+@click.option(
+    "--state",
+    type=click.Choice([state.value for state in OrderState], case_sensitive=False),
+    help="Only orders in this state.",
+)
 @click.option(
     "--older-than",
     type=float,
@@ -123,6 +143,8 @@ def list_orders(state: str | None, older_than: float, limit: int) -> None:
         listed += 1
         if listed >= limit:
             break
+    if listed == 0:
+        click.echo("no orders match")
 
 
 def _operator_name() -> str:
@@ -217,7 +239,7 @@ def new_webhook_secret() -> None:
 @click.option(
     "--webhook-secret",
     envvar="WEBHOOK_SECRET",
-    help="whsec_ secret the demo shop verifies (env WEBHOOK_SECRET).",
+    help="whsec_ secret the demo shop verifies (env WEBHOOK_SECRET); a new one if unset.",
 )
 @click.option("--no-shop", is_flag=True, help="Run only the simulator.")
 def sandbox(
@@ -229,13 +251,12 @@ def sandbox(
     no_shop: bool,
 ) -> None:
     """Run the Erysta simulator and the demo shop until interrupted."""
+    from fulfillment.signing import generate_secret  # noqa: PLC0415
     from sandbox.run import run_sandbox  # noqa: PLC0415
 
     if not no_shop and not webhook_secret:
-        raise click.ClickException(
-            "WEBHOOK_SECRET is missing: the demo shop verifies signatures; set it or "
-            "pass --webhook-secret (create one with `erysta-workers new-webhook-secret`)"
-        )
+        webhook_secret = generate_secret()
+        click.echo(f"No WEBHOOK_SECRET given; the demo shop verifies with {webhook_secret}")
     run_sandbox(
         host=host,
         simulator_port=simulator_port,
@@ -275,6 +296,46 @@ def demo(keep_running: bool, workdir: Path | None, poll_interval: float, flower_
             flower_port=flower_port,
         )
     )
+
+
+@main.command()
+@click.option("--orders", default=300, show_default=True, help="Orders to submit.")
+@click.option("--workers", default=3, show_default=True, help="Worker processes to run.")
+@click.option("--rate", default=2.0, show_default=True, help="Orders submitted per second.")
+@click.option(
+    "--chaos-interval",
+    default=20.0,
+    show_default=True,
+    help="Mean seconds between two crashes (a worker or Redis killed).",
+)
+@click.option("--seed", default=1, show_default=True, help="Seed of every random choice.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docs/soak-report.md"),
+    show_default=True,
+    help="Markdown file the report is written to.",
+)
+def soak(
+    orders: int, workers: int, rate: float, chaos_interval: float, seed: int, report: Path
+) -> None:
+    """Run hundreds of orders through random faults and crashes, and write a report."""
+    from sandbox.soak import new_soak_folder, run_soak  # noqa: PLC0415
+
+    folder = new_soak_folder()
+    click.echo(f"Soaking {orders} orders with {workers} workers; logs in {folder}")
+    result = run_soak(
+        orders=orders,
+        workers=workers,
+        rate_per_s=rate,
+        chaos_interval_s=chaos_interval,
+        seed=seed,
+        report=report,
+        folder=folder,
+    )
+    click.echo(f"Report written to {report}")
+    failures = len(result.duplicates) + len(result.lost) + len(result.double_deliveries)
+    sys.exit(1 if failures else 0)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

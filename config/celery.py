@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Exchange, Queue
+
 from config.settings import Settings
 
 PLACE_QUEUE = "erysta.place"
@@ -58,7 +60,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_extended": False,
         "timezone": "UTC",
         "enable_utc": True,
-        # One queue per step, so that a backlog of polls cannot starve new placements.
+        # One queue per step, so that a backlog of polls cannot starve new placements. A
+        # worker started without -Q consumes all of them.
+        "task_queues": [
+            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES
+        ],
         "task_default_queue": PLACE_QUEUE,
         "task_routes": {
             "tasks.place_order": {"queue": PLACE_QUEUE},

@@ -8,6 +8,8 @@ convention Docker and Kubernetes secrets use.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +25,7 @@ from config.defaults import (
     DEFAULT_ERYSTA_READ_TIMEOUT_S,
     DEFAULT_FIRST_POLL_DELAY_S,
     DEFAULT_LEDGER_PREFIX,
+    DEFAULT_LOG_LEVEL,
     DEFAULT_PLACE_RETRY_LIMIT,
     DEFAULT_POLL_DEADLINE_S,
     DEFAULT_POLL_ERROR_BACKOFF_MAX_S,
@@ -94,6 +97,8 @@ class Settings:
 
     flower_basic_auth: Secret | None = None
 
+    log_level: str = DEFAULT_LOG_LEVEL
+
     def require_api_key(self) -> str:
         """Return the Erysta API key, or raise naming the variables that provide it."""
         if self.erysta_api_key is None:
@@ -120,8 +125,8 @@ class Settings:
             )
 
 
-_CALLABLE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-_LEDGER_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_CALLABLE_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_LEDGER_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -168,12 +173,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         vault_keys=env.secret_list("VAULT_KEYS"),
         flower_basic_auth=env.secret("FLOWER_BASIC_AUTH"),
+        log_level=env.choice("LOG_LEVEL", DEFAULT_LOG_LEVEL, LOG_LEVELS),
     )
     _check_consistency(settings)
     return settings
 
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _check_consistency(settings: Settings) -> None:
@@ -182,10 +189,13 @@ def _check_consistency(settings: Settings) -> None:
             "WEBHOOK_SECRET is missing: WEBHOOK_URL is set, and every webhook must be signed; "
             "set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE) to a whsec_ secret"
         )
-    if settings.webhook_secret is not None and not settings.webhook_secret.reveal().startswith(
-        "whsec_"
+    if settings.webhook_secret is not None and not _is_webhook_secret(
+        settings.webhook_secret.reveal()
     ):
-        raise SettingsError("WEBHOOK_SECRET is invalid: expected a secret starting with whsec_")
+        raise SettingsError(
+            "WEBHOOK_SECRET is invalid: expected whsec_ followed by base64; create one with "
+            "`erysta-workers new-webhook-secret`"
+        )
     if settings.first_poll_delay_s > settings.poll_deadline_s:
         raise SettingsError(
             f"FIRST_POLL_DELAY_S={settings.first_poll_delay_s:g} is invalid: it must not exceed "
@@ -202,6 +212,17 @@ def _check_consistency(settings: Settings) -> None:
         )
     if settings.flower_basic_auth is not None:
         _check_basic_auth(settings.flower_basic_auth.reveal())
+
+
+def _is_webhook_secret(value: str) -> bool:
+    """Tell whether `value` has the Standard Webhooks form `whsec_<base64 of the key>`."""
+    prefix, _, encoded = value.partition("_")
+    if prefix != "whsec" or not encoded:
+        return False
+    try:
+        return bool(base64.b64decode(encoded, validate=True))
+    except binascii.Error:
+        return False
 
 
 def _check_basic_auth(value: str) -> None:
@@ -247,6 +268,14 @@ class _Environment:
             raise SettingsError(f"{name}={raw!r} is invalid: expected a whole number of 1 or more")
         return int(raw)
 
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        if raw.upper() not in choices:
+            raise SettingsError(f"{name}={raw!r} is invalid: expected one of {', '.join(choices)}")
+        return raw.upper()
+
     def url(self, name: str, default: str, *, schemes: tuple[str, ...]) -> str:
         raw = self._get(name)
         if raw is None:
@@ -266,7 +295,7 @@ class _Environment:
 
     def optional_matching(self, name: str, pattern: re.Pattern[str], accepted: str) -> str | None:
         raw = self._get(name)
-        if raw is not None and not pattern.match(raw):
+        if raw is not None and not pattern.fullmatch(raw):
             raise SettingsError(f"{name}={raw!r} is invalid: expected {accepted}")
         return raw
 
@@ -296,6 +325,12 @@ def _check_url(name: str, raw: str, schemes: tuple[str, ...]) -> None:
         )
     if parts.scheme != "unix" and not parts.hostname:
         raise SettingsError(f"{name} is invalid: the URL has no host name")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise SettingsError(
+            f"{name} is invalid: the port is not a number from 0 to 65535"
+        ) from None
 
 
 def _read_secret_file(name: str, path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -74,24 +75,49 @@ def run_demo(
     """Run the demo; return 0 when every order reached the shop with its expected outcome."""
     folder = workdir or Path(tempfile.mkdtemp(prefix="erysta-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    flower_port = flower_port or free_port()
     with ExitStack() as stack:
         environment = stack.enter_context(_local_stack(folder, poll_interval_s, flower_port))
-        shop_url = environment["SHOP_URL"]
-        print(
-            f"Flower:   http://127.0.0.1:{flower_port}  (login {environment['FLOWER_BASIC_AUTH']})"
-        )
-        print(f"Logs:     {folder}")
+        _print_flower(flower_port, environment["FLOWER_BASIC_AUTH"], folder)
         print()
         references = _submit_all()
         settled = _show_progress(references)
         print()
-        ok = _print_summary(references, shop_url, environment["SIMULATOR_URL"])
+        ok = _print_summary(references, environment["SHOP_URL"], environment["SIMULATOR_URL"])
         if not settled:
-            print(f"Some orders did not settle within {DEMO_TIMEOUT_S:g} s; see the logs.")
+            print(f"Some orders did not settle within {DEMO_TIMEOUT_S:g} s.")
         if keep_running:
-            print("\nThe stack keeps running for Flower; press Ctrl-C to stop it.")
+            print("\nThe stack keeps running; press Ctrl-C to stop it. To use the CLI on it:")
+            print(
+                f"  export REDIS_URL={environment['REDIS_URL']} "
+                f"LEDGER_PREFIX={environment['LEDGER_PREFIX']}"
+            )
             _wait_for_interrupt()
-        return 0 if ok and settled else 1
+    if ok and settled and workdir is None and not keep_running:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        print(f"Logs are kept in {folder}")
+    return 0 if ok and settled else 1
+
+
+# Seconds to wait for Flower to answer before the demo goes on without it.
+FLOWER_START_TIMEOUT_S = 20.0
+
+
+def _print_flower(port: int, login: str, folder: Path) -> None:
+    """Print Flower's address once it answers, or say where its log is."""
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + FLOWER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            # Without the login Flower answers 401, which proves it is the one listening.
+            if requests.get(url, timeout=1).status_code == 401:
+                print(f"Flower:   {url}  (login {login})")
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    print(f"Flower did not start on port {port}; see {folder / 'flower.log'}")
 
 
 @contextmanager
@@ -143,23 +169,25 @@ def _submit_all() -> dict[str, DemoOrder]:
 
 
 def _show_progress(references: dict[str, DemoOrder]) -> bool:
+    """Print every state change of every order from its timeline, until all have settled."""
     ledger = runtime().ledger
+    seen: dict[str, int] = dict.fromkeys(references, 0)
     last_state: dict[str, str] = {}
     started = time.monotonic()
     while time.monotonic() - started < DEMO_TIMEOUT_S:
         settled = 0
         for reference_id, order in references.items():
-            record = ledger.get(reference_id)
-            if record is None:
-                continue
-            if last_state.get(reference_id) != record.state.value:
-                previous = last_state.get(reference_id, "")
-                arrow = f"{previous} -> " if previous else ""
-                elapsed = time.monotonic() - started
-                label = f"{reference_id}  {order.label:<20}"
-                print(f"{elapsed:6.1f} s  {label} {arrow}{record.state.value}")
-                last_state[reference_id] = record.state.value
-            if record.state in SETTLED_STATES:
+            timeline = ledger.timeline(reference_id)
+            for event in timeline[seen[reference_id] :]:
+                state = event.get("to")
+                if state and state != last_state.get(reference_id):
+                    previous = last_state.get(reference_id)
+                    arrow = f"{previous} -> " if previous else ""
+                    label = f"{reference_id}  {order.label:<20}"
+                    print(f"{time.monotonic() - started:6.1f} s  {label} {arrow}{state}")
+                    last_state[reference_id] = state
+            seen[reference_id] = len(timeline)
+            if last_state.get(reference_id) in SETTLED_STATES:
                 settled += 1
         if settled == len(references):
             return True

@@ -35,7 +35,11 @@ def run_sandbox(
     simulator = start_simulator(
         SimulatorConfig(api_keys=frozenset({api_key})), host, simulator_port
     )
-    logger.info("Erysta simulator listening at %s", simulator.url)
+    logger.info(
+        "Erysta simulator listening: point workers at ERYSTA_BASE_URL=%s with ERYSTA_API_KEY "
+        "set to the sandbox's --api-key (SANDBOX_API_KEY)",
+        simulator.base_url,
+    )
     shop = None
     if shop_port is not None and webhook_secret is not None:
         shop = start_shop(webhook_secret, host, shop_port)

@@ -52,7 +52,7 @@ class _ItemSchema(Schema):
         required=True,
         validate=[
             validate.Length(min=1, max=MAX_PRODUCT_ID_LENGTH),
-            validate.Regexp(r"^[A-Za-z0-9_-]+$", error="must contain only letters, digits, _ or -"),
+            validate.Regexp(r"[A-Za-z0-9_-]+\Z", error="must contain only letters, digits, _ or -"),
         ],
     )
     quantity = fields.Integer(
@@ -68,7 +68,7 @@ class OrderRequestSchema(Schema):
         validate=[
             validate.Length(min=1, max=MAX_REFERENCE_ID_LENGTH),
             validate.Regexp(
-                r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                r"[A-Za-z0-9][A-Za-z0-9._:-]*\Z",
                 error="must start with a letter or digit and contain only letters, digits, . _ : -",
             ),
         ],
@@ -156,7 +156,7 @@ def _describe(messages: Any, raw: Any, path: str = "") -> dict[str, list[str]]:
     """Flatten marshmallow's nested messages into `field.path: problems (got value)`."""
     described: dict[str, list[str]] = {}
     if isinstance(messages, list):
-        suffix = "" if raw is _MISSING else f" (got {raw!r})"
+        suffix = "" if raw is _MISSING else f" (got {_shorten(repr(raw))})"
         described[path or "request"] = [f"{message.rstrip('.')}{suffix}." for message in messages]
         return described
     for key, nested in messages.items():
@@ -167,6 +167,14 @@ def _describe(messages: Any, raw: Any, path: str = "") -> dict[str, list[str]]:
 
 
 _MISSING = object()
+# Characters of a bad value quoted in an error message; longer values are cut.
+MAX_QUOTED_CHARS = 80
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_QUOTED_CHARS:
+        return text
+    return f"{text[: MAX_QUOTED_CHARS - 3]}..."
 
 
 def _child(raw: Any, key: Any) -> Any:

@@ -2,7 +2,7 @@
 
 An order in `UNKNOWN_OUTCOME` may or may not exist at Erysta, and only a person can find
 out (in Erysta's dashboard, or by asking support with the `reference_id` and trace ids).
-These functions record the answer and set the order moving again. Each writes the
+These functions record what the operator found and set the order moving again. Each writes the
 operator's name and note to the order's timeline.
 """
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class OperatorError(ValueError):
-    """The action does not apply to the order in its current state; the message says why."""
+    """The action does not apply to the order in its current state; the message explains why."""
 
 
 def _load(reference_id: str, action: str) -> OrderRecord:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from cli.main import main
 from sandbox import catalogue
+from sandbox.processes import free_port
 from tasks.placing import place_order
 from tasks.polling import poll_order
-from tasks.runtime import Runtime
+from tasks.runtime import Runtime, reset_runtime
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -111,12 +118,81 @@ def test_flower_refuses_without_login(runner: CliRunner, monkeypatch: pytest.Mon
     assert "FLOWER_BASIC_AUTH is missing" in result.output
 
 
-def test_sandbox_refuses_without_webhook_secret(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+def test_sandbox_serves_until_interrupted() -> None:
+    simulator_port, shop_port = free_port(), free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "WEBHOOK_SECRET"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "sandbox",
+            f"--simulator-port={simulator_port}",
+            f"--shop-port={shop_port}",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        balance = wait_for(
+            lambda: _get(f"http://127.0.0.1:{simulator_port}/v1/partners/balance"),
+            message="the simulator to answer",
+        )
+        deliveries = wait_for(
+            lambda: _get(f"http://127.0.0.1:{shop_port}/deliveries"),
+            message="the shop to answer",
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
 
-    result = runner.invoke(main, ["sandbox"])
+    assert balance.status_code == 200
+    assert deliveries.status_code == 200
+    assert process.returncode == 0
+    assert "verifies with whsec_" in output
+    assert f"ERYSTA_BASE_URL=http://127.0.0.1:{simulator_port}/v1/partners" in output
+
+
+def _get(url: str) -> requests.Response | None:
+    try:
+        return requests.get(url, headers={"x-api-key": "sandbox-key"}, timeout=2)
+    except requests.ConnectionError:
+        return None
+
+
+def test_unreachable_redis_is_one_line(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    reset_runtime()
+    try:
+        result = runner.invoke(main, ["show", "CLI-x"])
+    finally:
+        reset_runtime()
 
     assert result.exit_code == 1
-    assert "WEBHOOK_SECRET is missing" in result.output
+    assert result.output.startswith("Error: Redis failed:")
+    assert "REDIS_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_invalid_setting_is_one_line(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "no-colon")
+
+    result = runner.invoke(main, ["flower"])
+
+    assert result.exit_code == 1
+    assert "invalid configuration: FLOWER_BASIC_AUTH is invalid" in result.output
+
+
+def test_list_rejects_unknown_state(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["list", "--state", "BOGUS"])
+
+    assert result.exit_code == 2
+    assert "BOGUS" in result.output
+
+
+def test_list_says_when_nothing_matches(runner: CliRunner, runtime_with_clock: Runtime) -> None:
+    result = runner.invoke(main, ["list", "--state", "REFUNDED"])
+
+    assert result.output.strip() == "no orders match"

@@ -43,6 +43,10 @@ def test_redis_url_feeds_broker_backend_and_ledger() -> None:
         ("PLACE_RETRY_LIMIT", "0", "PLACE_RETRY_LIMIT='0' is invalid"),
         ("FLOWER_BASIC_AUTH", "admin", "FLOWER_BASIC_AUTH is invalid"),
         ("WEBHOOK_URL", "https://shop.example/hook", "WEBHOOK_SECRET is missing"),
+        ("WEBHOOK_SECRET", "whsec_not base64!", "WEBHOOK_SECRET is invalid"),
+        ("WEBHOOK_SECRET", "whsec_", "WEBHOOK_SECRET is invalid"),
+        ("REDIS_URL", "redis://127.0.0.1:99999/0", "REDIS_URL is invalid: the port"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD' is invalid: expected one of DEBUG"),
     ],
 )
 def test_invalid_value_names_variable(variable: str, value: str, expected: str) -> None:

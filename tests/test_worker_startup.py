@@ -15,7 +15,7 @@ def start_worker(environment: dict[str, str]) -> subprocess.CompletedProcess[str
     base = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("ERYSTA_", "VAULT_", "WEBHOOK_", "DELIVERY_", "POLL_"))
+        if not name.startswith(("ERYSTA_", "VAULT_", "WEBHOOK_", "DELIVERY_", "POLL_", "LOG_"))
     }
     return subprocess.run(
         [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool=solo"],
@@ -39,7 +39,8 @@ VALID = {
     [
         ({"ERYSTA_API_KEY": ""}, "ERYSTA_API_KEY is missing"),
         ({"VAULT_KEYS": ""}, "VAULT_KEYS is missing"),
-        ({"VAULT_KEYS": "short"}, "an encryption key is invalid"),
+        ({"VAULT_KEYS": "short"}, "VAULT_KEYS is invalid: an encryption key is invalid"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is invalid"),
         ({"DELIVERY_CALLABLE": ""}, "no delivery is configured"),
         ({"DELIVERY_CALLABLE": "absent_module:f"}, "DELIVERY_CALLABLE='absent_module:f'"),
         ({"POLL_INTERVAL_S": "soon"}, "POLL_INTERVAL_S='soon' is invalid"),

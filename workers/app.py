@@ -21,14 +21,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["app"]
 
-configure_logging()
-
 # Every process that loads the app (worker, beat, Flower) reads its settings now, so an
 # invalid value stops it at start-up with a message instead of a traceback later.
 try:
     configure_app(current_settings())
 except SettingsError as exc:
     raise SystemExit(f"invalid configuration: {exc}") from None
+
+configure_logging(current_settings().log_level)
 
 
 @worker_init.connect
@@ -44,7 +44,9 @@ def check_worker_settings(**_: Any) -> None:
         # Building the vault and the sinks checks the keys and imports the delivery callable.
         runtime().vault  # noqa: B018
         runtime().sinks  # noqa: B018
-    except (SettingsError, VaultError, ValueError) as exc:
+    except VaultError as exc:
+        raise SystemExit(f"invalid configuration: VAULT_KEYS is invalid: {exc}") from None
+    except (SettingsError, ValueError) as exc:
         raise SystemExit(f"invalid configuration: {exc}") from None
     logger.info(
         "worker starting: Erysta at %s, poll interval %g s, first poll after %g s, deadline %g s",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
-def configure_logging() -> None:
-    """Send project logs to stderr at `LOG_LEVEL` (INFO by default), once per process."""
+def configure_logging(level: str = "INFO") -> None:
+    """Send logs to stderr at `level`, once per process."""
     root = logging.getLogger()
     if any(getattr(handler, "_erysta", False) for handler in root.handlers):
         return
@@ -17,7 +16,7 @@ def configure_logging() -> None:
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler._erysta = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level)
     # urllib3 logs full URLs at DEBUG; requests to the shop or Erysta carry no secret in
     # the URL, but a proxy URL could carry credentials.
     logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -35,6 +35,34 @@ def _load(reference_id: str, action: str) -> OrderRecord:
     return record
 
 
+def _move(
+    record: OrderRecord,
+    new: OrderState,
+    *,
+    event: str,
+    action: str,
+    fields: dict[str, object],
+    details: dict[str, object],
+    increment: tuple[str, ...] = (),
+) -> None:
+    """Move a waiting order to `new`, due now, or raise if it changed meanwhile."""
+    rt = runtime()
+    now = rt.clock()
+    moved = rt.ledger.transition(
+        record.reference_id,
+        expected=record.state,
+        new=new,
+        now=now,
+        event=event,
+        due_at=due_at(rt, now),
+        fields=fields,
+        increment=increment,
+        details=details,
+    )
+    if not moved:
+        raise OperatorError(f"order {record.reference_id!r} changed while {action} it; look again")
+
+
 def _status(reference_id: str) -> OrderStatus:
     record = runtime().ledger.get(reference_id)
     assert record is not None
@@ -51,7 +79,6 @@ def attach_order(
     """
     from tasks.polling import poll_order  # noqa: PLC0415 - the modules enqueue each other
 
-    rt = runtime()
     record = _load(reference_id, "attach")
     if record.outcome is not None:
         raise OperatorError(
@@ -64,14 +91,12 @@ def attach_order(
             f"cannot attach order {reference_id!r}: no Erysta order id is recorded; give one"
         )
 
-    now = rt.clock()
-    moved = rt.ledger.transition(
-        reference_id,
-        expected=record.state,
-        new=OrderState.POLLING,
-        now=now,
+    now = runtime().clock()
+    _move(
+        record,
+        OrderState.POLLING,
         event="operator_attached",
-        due_at=due_at(rt, now),
+        action="attaching",
         fields={
             "erysta_order_id": order_id,
             "placed_at": now,
@@ -81,8 +106,6 @@ def attach_order(
         increment=("poll_seq",),
         details={"operator": operator, "note": note, "erysta_order_id": order_id},
     )
-    if not moved:
-        raise OperatorError(f"order {reference_id!r} changed while attaching it; look again")
     poll_order.apply_async(args=(reference_id, record.poll_seq + 1))
     logger.info(
         "operator %s attached order %s to Erysta order %s", operator, reference_id, order_id
@@ -94,7 +117,6 @@ def confirm_not_placed(reference_id: str, *, operator: str, note: str = "") -> O
     """Record that Erysta has no order for `reference_id`, and place it again."""
     from tasks.placing import place_order  # noqa: PLC0415 - the modules enqueue each other
 
-    rt = runtime()
     record = _load(reference_id, "re-place")
     if record.outcome is not None or (
         record.erysta_order_id is not None and record.state is OrderState.NEEDS_ATTENTION
@@ -104,19 +126,14 @@ def confirm_not_placed(reference_id: str, *, operator: str, note: str = "") -> O
             "exists for it; attach or cancel it instead"
         )
 
-    now = rt.clock()
-    moved = rt.ledger.transition(
-        reference_id,
-        expected=record.state,
-        new=OrderState.RECEIVED,
-        now=now,
+    _move(
+        record,
+        OrderState.RECEIVED,
         event="operator_confirmed_not_placed",
-        due_at=due_at(rt, now),
+        action="re-placing",
         fields={"erysta_order_id": "", "message": ""},
         details={"operator": operator, "note": note},
     )
-    if not moved:
-        raise OperatorError(f"order {reference_id!r} changed while re-placing it; look again")
     place_order.apply_async(args=(reference_id,))
     logger.info("operator %s confirmed order %s was not placed; placing it", operator, reference_id)
     return _status(reference_id)
@@ -126,7 +143,6 @@ def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
     """Give up on the order and tell the shop that nothing will be delivered."""
     from tasks.delivering import deliver_keys  # noqa: PLC0415 - the modules enqueue each other
 
-    rt = runtime()
     record = _load(reference_id, "cancel")
     if record.outcome is not None:
         raise OperatorError(
@@ -136,19 +152,14 @@ def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
     if not note.strip():
         raise OperatorError("a note is required to cancel an order: say why, for the shop")
 
-    now = rt.clock()
-    moved = rt.ledger.transition(
-        reference_id,
-        expected=record.state,
-        new=OrderState.CANCELLED,
-        now=now,
+    _move(
+        record,
+        OrderState.CANCELLED,
         event="operator_cancelled",
-        due_at=due_at(rt, now),
+        action="cancelling",
         fields={"message": note, "outcome": OrderState.CANCELLED},
         details={"operator": operator, "note": note},
     )
-    if not moved:
-        raise OperatorError(f"order {reference_id!r} changed while cancelling it; look again")
     deliver_keys.apply_async(args=(reference_id,))
     logger.info("operator %s cancelled order %s", operator, reference_id)
     return _status(reference_id)

@@ -42,6 +42,9 @@ DEFAULT_WEBHOOK_TIMEOUT_S = 10.0
 # Seconds over which a failing delivery is retried before the order is flagged:
 # three days, so that a shop endpoint down over a weekend still receives every order.
 DEFAULT_DELIVERY_RETRY_MAX_S = 3 * 24 * 3600.0
+# Upper bound, in seconds, of the wait between two delivery attempts. Retries are kept
+# in the ledger and sent by the reconciler, so this may exceed the visibility timeout.
+DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S = 3600.0
 
 # Level of the workers' log lines.
 DEFAULT_LOG_LEVEL = "INFO"

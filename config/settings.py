@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from config.defaults import (
     DEFAULT_BROKER_VISIBILITY_TIMEOUT_S,
+    DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S,
     DEFAULT_DELIVERY_RETRY_MAX_S,
     DEFAULT_ERYSTA_BASE_URL,
     DEFAULT_ERYSTA_CONNECT_TIMEOUT_S,
@@ -91,6 +92,7 @@ class Settings:
     webhook_secret: Secret | None = None
     webhook_timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S
     delivery_retry_max_s: float = DEFAULT_DELIVERY_RETRY_MAX_S
+    delivery_retry_backoff_max_s: float = DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S
     delivery_callable: str | None = None
 
     vault_keys: tuple[Secret, ...] = field(default=())
@@ -168,6 +170,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_secret=env.secret("WEBHOOK_SECRET"),
         webhook_timeout_s=env.seconds("WEBHOOK_TIMEOUT_S", DEFAULT_WEBHOOK_TIMEOUT_S),
         delivery_retry_max_s=env.seconds("DELIVERY_RETRY_MAX_S", DEFAULT_DELIVERY_RETRY_MAX_S),
+        delivery_retry_backoff_max_s=env.seconds(
+            "DELIVERY_RETRY_BACKOFF_MAX_S", DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S
+        ),
         delivery_callable=env.optional_matching(
             "DELIVERY_CALLABLE", _CALLABLE_PATH, "a dotted path such as myshop.fulfil:deliver"
         ),

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
-
-from celery import Task
 
 from fulfillment.ledger import NOT_DUE
 from fulfillment.payload import build_payload, webhook_message_id
@@ -26,15 +23,14 @@ from tasks.steps import due_at, summary
 
 logger = logging.getLogger(__name__)
 
-# Seconds of the first retry after a failed delivery; it doubles up to the poll backoff cap.
+# Seconds of the first retry after a failed delivery; it doubles up to
+# DELIVERY_RETRY_BACKOFF_MAX_S.
 DELIVERY_RETRY_BASE_S = 5.0
 
 
-@app.task(name="tasks.deliver_keys", bind=True, max_retries=None)
-def deliver_keys(
-    self: Task[Any, Any], reference_id: str, delivery_seq: int | None = None
-) -> dict[str, str]:
-    """Deliver the order's outcome; `delivery_seq` is set on retries and by the reconciler."""
+@app.task(name="tasks.deliver_keys")
+def deliver_keys(reference_id: str, delivery_seq: int | None = None) -> dict[str, str]:
+    """Deliver the order's outcome; the reconciler sets `delivery_seq` when it retries."""
     rt = runtime()
     record = rt.ledger.get(reference_id)
     if record is None:
@@ -59,7 +55,7 @@ def deliver_keys(
         try:
             sink.deliver(payload, message_id=message_id)
         except DeliveryError as error:
-            return _handle_failure(self, rt, claimed, sink, error)
+            return _handle_failure(rt, claimed, sink, error)
         claimed = _mark_sink_done(rt, claimed, sink)
 
     return _finish(rt, claimed)
@@ -123,7 +119,7 @@ def _finish(rt: Runtime, record: OrderRecord) -> dict[str, str]:
 
 
 def _handle_failure(
-    task: Task[Any, Any], rt: Runtime, record: OrderRecord, sink: Sink, error: DeliveryError
+    rt: Runtime, record: OrderRecord, sink: Sink, error: DeliveryError
 ) -> dict[str, str]:
     now = rt.clock()
     attempt = record.delivery_attempts + 1
@@ -156,8 +152,10 @@ def _handle_failure(
         )
         return summary(record.reference_id, OrderState.NEEDS_ATTENTION.value)
 
+    # The retry is kept in the ledger as the order's due time, and the reconciler sends
+    # it: a shop may be down for days, far longer than a broker countdown may last.
     delay_s = backoff_delay(
-        attempt, base_s=DELIVERY_RETRY_BASE_S, max_s=rt.settings.poll_error_backoff_max_s
+        attempt, base_s=DELIVERY_RETRY_BASE_S, max_s=rt.settings.delivery_retry_backoff_max_s
     )
     rt.ledger.transition(
         record.reference_id,
@@ -166,7 +164,7 @@ def _handle_failure(
         now=now,
         event="delivery_failed",
         delivery_seq=record.delivery_seq,
-        due_at=due_at(rt, now, delay_s + rt.settings.webhook_timeout_s),
+        due_at=now + delay_s,
         increment=("delivery_attempts",),
         details={**details, "retry_in_s": round(delay_s, 3)},
     )
@@ -177,10 +175,4 @@ def _handle_failure(
         attempt,
         delay_s,
     )
-    raise task.retry(
-        args=(
-            record.reference_id,
-            record.delivery_seq,
-        ),
-        countdown=delay_s,
-    )
+    return summary(record.reference_id, OrderState.DELIVERING.value)

@@ -64,7 +64,8 @@ class Runtime:
                     self.settings.webhook_secret.reveal(),
                     timeout_s=self.settings.webhook_timeout_s,
                     session=self.http,
-                    clock=self.clock,
+                    # The receiver checks the signature's timestamp against its own clock.
+                    clock=system_clock,
                 )
             )
         if self.settings.delivery_callable is not None:

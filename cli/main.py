@@ -209,6 +209,34 @@ def cancel(reference_id: str, note: str, operator: str) -> None:
     _run_operation(lambda: cancel_order(reference_id, operator=operator, note=note))
 
 
+@main.command()
+@click.argument("reference_id")
+@click.option("--note", default="", help="Why, for the timeline.")
+@_operator_option
+def redeliver(reference_id: str, note: str, operator: str) -> None:
+    """Send a finished order's outcome to the shop again, with the same webhook id."""
+    from tasks.operations import redeliver_order  # noqa: PLC0415
+
+    _run_operation(lambda: redeliver_order(reference_id, operator=operator, note=note))
+
+
+@main.command(name="rotate-vault")
+def rotate_vault() -> None:
+    """Re-encrypt every stored key with the newest key in VAULT_KEYS.
+
+    Put the new key first in VAULT_KEYS and keep the old ones, run this, then remove
+    the old keys.
+    """
+    from fulfillment.vault import VaultError  # noqa: PLC0415
+    from tasks.runtime import runtime  # noqa: PLC0415
+
+    try:
+        count = runtime().vault.rotate()
+    except VaultError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"re-encrypted the keys of {count} orders with the newest key")
+
+
 @main.command(name="new-vault-key")
 def new_vault_key_command() -> None:
     """Print a new encryption key for VAULT_KEYS."""

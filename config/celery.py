@@ -26,6 +26,8 @@ RESULT_EXPIRES_S = 24 * 3600
 # dead connection is noticed instead of hanging a worker.
 REDIS_HEALTH_CHECK_INTERVAL_S = 25
 REDIS_SOCKET_TIMEOUT_S = 30.0
+# Seconds between runs of the task that deletes keys past their retention period.
+PURGE_INTERVAL_S = 3600.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -71,6 +73,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "tasks.poll_order": {"queue": POLL_QUEUE},
             "tasks.deliver_keys": {"queue": DELIVER_QUEUE},
             "tasks.reconcile": {"queue": MAINTENANCE_QUEUE},
+            "tasks.purge_keys": {"queue": MAINTENANCE_QUEUE},
         },
         # Acknowledge after the task ran, so a killed worker's task is delivered again;
         # every task checks the ledger first, which makes the second run harmless.
@@ -96,6 +99,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "tasks.reconcile",
                 "schedule": settings.reconcile_interval_s,
                 "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.reconcile_interval_s},
+            },
+            "purge-keys": {
+                "task": "tasks.purge_keys",
+                "schedule": PURGE_INTERVAL_S,
+                "options": {"queue": MAINTENANCE_QUEUE, "expires": PURGE_INTERVAL_S},
             },
         },
     }

@@ -48,3 +48,8 @@ DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S = 3600.0
 
 # Level of the workers' log lines.
 DEFAULT_LOG_LEVEL = "INFO"
+
+# Seconds a delivered order's keys stay in the vault before they are deleted: 30 days,
+# long enough for the shop to resend a lost email, short enough to limit what a breach
+# of Redis and the vault key together could expose.
+DEFAULT_KEY_RETENTION_S = 30 * 24 * 3600.0

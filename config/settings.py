@@ -25,6 +25,7 @@ from config.defaults import (
     DEFAULT_ERYSTA_CONNECT_TIMEOUT_S,
     DEFAULT_ERYSTA_READ_TIMEOUT_S,
     DEFAULT_FIRST_POLL_DELAY_S,
+    DEFAULT_KEY_RETENTION_S,
     DEFAULT_LEDGER_PREFIX,
     DEFAULT_LOG_LEVEL,
     DEFAULT_PLACE_RETRY_LIMIT,
@@ -96,6 +97,7 @@ class Settings:
     delivery_callable: str | None = None
 
     vault_keys: tuple[Secret, ...] = field(default=())
+    key_retention_s: float = DEFAULT_KEY_RETENTION_S
 
     flower_basic_auth: Secret | None = None
 
@@ -177,6 +179,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "DELIVERY_CALLABLE", _CALLABLE_PATH, "a dotted path such as myshop.fulfil:deliver"
         ),
         vault_keys=env.secret_list("VAULT_KEYS"),
+        key_retention_s=env.seconds("KEY_RETENTION_S", DEFAULT_KEY_RETENTION_S),
         flower_basic_auth=env.secret("FLOWER_BASIC_AUTH"),
         log_level=env.choice("LOG_LEVEL", DEFAULT_LOG_LEVEL, LOG_LEVELS),
     )

@@ -199,9 +199,24 @@ class Ledger:
             raise KeyError(f"order {reference_id!r} not found in the ledger")
         return bool(result == 1)
 
-    def record_event(self, reference_id: str, *, now: float, event: str, **details: Any) -> None:
-        """Append an event that changes no state, such as a supplier call or a retry."""
-        self._redis.rpush(self.timeline_key(reference_id), _event(now, event, **details))
+    def record_event(
+        self,
+        reference_id: str,
+        *,
+        now: float,
+        event: str,
+        fields: Mapping[str, object] | None = None,
+        **details: Any,
+    ) -> None:
+        """Append an event that changes no state, and set `fields` with it, atomically."""
+        with self._redis.pipeline(transaction=True) as pipeline:
+            if fields:
+                pipeline.hset(
+                    self.order_key(reference_id),
+                    mapping={name: _to_field(value) for name, value in fields.items()},
+                )
+            pipeline.rpush(self.timeline_key(reference_id), _event(now, event, **details))
+            pipeline.execute()
 
     def timeline(self, reference_id: str) -> list[dict[str, Any]]:
         entries = self._redis.lrange(self.timeline_key(reference_id), 0, -1)

@@ -44,6 +44,7 @@ class OrderRecord:
     delivery_started_at: float | None = None
     delivered_sinks: frozenset[str] = frozenset()
     delivered_at: float | None = None
+    keys_purged_at: float | None = None
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> OrderRecord:
@@ -74,6 +75,7 @@ class OrderRecord:
             delivery_started_at=_optional_float(data.get("delivery_started_at")),
             delivered_sinks=frozenset(filter(None, data.get("delivered_sinks", "").split(","))),
             delivered_at=_optional_float(data.get("delivered_at")),
+            keys_purged_at=_optional_float(data.get("keys_purged_at")),
         )
 
 

@@ -68,7 +68,12 @@ class KeyVault:
     def _key(self, reference_id: str) -> str:
         return f"{self._prefix}:vault:{reference_id}"
 
-    def store(self, reference_id: str, products: Sequence[StoredProduct]) -> None:
+    @property
+    def _index_key(self) -> str:
+        """Sorted set of the reference ids with stored keys, by the time they were stored."""
+        return f"{self._prefix}:vault-index"
+
+    def store(self, reference_id: str, products: Sequence[StoredProduct], *, now: float) -> None:
         document = [
             {
                 "product_id": product.product_id,
@@ -79,7 +84,10 @@ class KeyVault:
             for product in products
         ]
         token = self._fernet.encrypt(json.dumps(document).encode())
-        self._redis.set(self._key(reference_id), token)
+        with self._redis.pipeline(transaction=True) as pipeline:
+            pipeline.set(self._key(reference_id), token)
+            pipeline.zadd(self._index_key, {reference_id: now})
+            pipeline.execute()
 
     def load(self, reference_id: str) -> list[StoredProduct] | None:
         """Return the order's products with keys, or None when nothing is stored."""
@@ -104,3 +112,34 @@ class KeyVault:
             )
             for entry in json.loads(plain)
         ]
+
+    def delete(self, reference_id: str) -> None:
+        """Delete the order's keys for good."""
+        with self._redis.pipeline(transaction=True) as pipeline:
+            pipeline.delete(self._key(reference_id))
+            pipeline.zrem(self._index_key, reference_id)
+            pipeline.execute()
+
+    def stored_before(self, cutoff: float, *, limit: int = 1000) -> list[str]:
+        """Return the reference ids whose keys were stored before `cutoff`, oldest first."""
+        members = self._redis.zrangebyscore(self._index_key, "-inf", cutoff, start=0, num=limit)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    def rotate(self) -> int:
+        """Re-encrypt every entry with the newest encryption key; return how many."""
+        rotated = 0
+        for member in self._redis.zrange(self._index_key, 0, -1):
+            reference_id = member.decode() if isinstance(member, bytes) else str(member)
+            token = self._redis.get(self._key(reference_id))
+            if token is None:
+                continue
+            try:
+                new_token = self._fernet.rotate(token)
+            except InvalidToken:
+                raise VaultError(
+                    f"the keys of order {reference_id!r} cannot be decrypted with any "
+                    "configured encryption key; add the key they were stored with to VAULT_KEYS"
+                ) from None
+            self._redis.set(self._key(reference_id), new_token)
+            rotated += 1
+        return rotated

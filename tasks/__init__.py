@@ -12,6 +12,7 @@ from tasks.delivering import deliver_keys
 from tasks.placing import place_order
 from tasks.polling import poll_order
 from tasks.reconciling import reconcile
+from tasks.retention import purge_keys
 
 __all__ = [
     "InvalidOrderError",
@@ -22,6 +23,7 @@ __all__ = [
     "get_order",
     "place_order",
     "poll_order",
+    "purge_keys",
     "reconcile",
     "submit_order",
 ]

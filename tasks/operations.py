@@ -23,14 +23,16 @@ class OperatorError(ValueError):
     """The action does not apply to the order in its current state; the message explains why."""
 
 
-def _load(reference_id: str, action: str) -> OrderRecord:
+def _load(
+    reference_id: str, action: str, states: frozenset[OrderState] = OPERATOR_STATES
+) -> OrderRecord:
     record = runtime().ledger.get(reference_id)
     if record is None:
         raise OperatorError(f"order {reference_id!r} not found")
-    if record.state not in OPERATOR_STATES:
+    if record.state not in states:
         raise OperatorError(
             f"cannot {action} order {reference_id!r}: it is {record.state.value}, and only "
-            f"orders in {' or '.join(sorted(OPERATOR_STATES))} wait for an operator"
+            f"orders in {' or '.join(sorted(states))} can be"
         )
     return record
 
@@ -165,4 +167,46 @@ def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
     return _status(reference_id)
 
 
-__all__ = ["OperatorError", "attach_order", "cancel_order", "confirm_not_placed"]
+def redeliver_order(reference_id: str, *, operator: str, note: str = "") -> OrderStatus:
+    """Deliver a finished order's outcome to the shop again, with the same webhook id.
+
+    For a shop that lost what it received, or an order whose delivery was refused and
+    whose endpoint is now fixed. The keys must still be in the vault.
+    """
+    from tasks.delivering import deliver_keys  # noqa: PLC0415 - the modules enqueue each other
+
+    record = _load(reference_id, "redeliver", REDELIVERABLE_STATES)
+    if record.outcome is None:
+        raise OperatorError(
+            f"cannot redeliver order {reference_id!r}: its outcome is not known yet"
+        )
+    if record.keys_purged_at is not None:
+        raise OperatorError(
+            f"cannot redeliver order {reference_id!r}: its keys were purged after KEY_RETENTION_S"
+        )
+
+    now = runtime().clock()
+    _move(
+        record,
+        OrderState.DELIVERING,
+        event="operator_redelivered",
+        action="redelivering",
+        fields={"delivered_sinks": "", "delivery_started_at": now, "message": ""},
+        increment=("delivery_seq",),
+        details={"operator": operator, "note": note},
+    )
+    deliver_keys.apply_async(args=(reference_id, record.delivery_seq + 1))
+    logger.info("operator %s redelivers order %s", operator, reference_id)
+    return _status(reference_id)
+
+
+# Orders whose outcome may be sent to the shop again.
+REDELIVERABLE_STATES = frozenset({OrderState.DELIVERED, OrderState.NEEDS_ATTENTION})
+
+__all__ = [
+    "OperatorError",
+    "attach_order",
+    "cancel_order",
+    "confirm_not_placed",
+    "redeliver_order",
+]

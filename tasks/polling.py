@@ -172,6 +172,7 @@ def _finish(rt: Runtime, record: OrderRecord, keys: OrderKeys) -> dict[str, str]
     from tasks.delivering import deliver_keys  # noqa: PLC0415 - the modules enqueue each other
 
     outcome = OUTCOME_BY_ERYSTA_STATUS[keys.status]
+    now = rt.clock()
     rt.vault.store(
         record.reference_id,
         [
@@ -183,8 +184,8 @@ def _finish(rt: Runtime, record: OrderRecord, keys: OrderKeys) -> dict[str, str]
             )
             for product in keys.products
         ],
+        now=now,
     )
-    now = rt.clock()
     moved = rt.ledger.transition(
         record.reference_id,
         expected=OrderState.POLLING,

@@ -26,7 +26,7 @@ def prefix() -> str:
 def test_round_trip(redis_client: redis.Redis) -> None:
     vault = KeyVault(redis_client, prefix(), [new_vault_key()])
 
-    vault.store("R-1", PRODUCTS)
+    vault.store("R-1", PRODUCTS, now=100.0)
 
     assert vault.load("R-1") == PRODUCTS
 
@@ -35,7 +35,7 @@ def test_stored_only_encrypted(redis_client: redis.Redis) -> None:
     name = prefix()
     vault = KeyVault(redis_client, name, [new_vault_key()])
 
-    vault.store("R-1", PRODUCTS)
+    vault.store("R-1", PRODUCTS, now=100.0)
 
     raw = redis_client.get(f"{name}:vault:R-1")
     assert raw is not None
@@ -49,7 +49,7 @@ def test_missing_entry_is_none(redis_client: redis.Redis) -> None:
 def test_old_key_still_decrypts_after_rotation(redis_client: redis.Redis) -> None:
     name = prefix()
     old_key, new_key = new_vault_key(), new_vault_key()
-    KeyVault(redis_client, name, [old_key]).store("R-1", PRODUCTS)
+    KeyVault(redis_client, name, [old_key]).store("R-1", PRODUCTS, now=100.0)
 
     rotated = KeyVault(redis_client, name, [new_key, old_key])
 
@@ -58,7 +58,7 @@ def test_old_key_still_decrypts_after_rotation(redis_client: redis.Redis) -> Non
 
 def test_unknown_key_raises_without_value(redis_client: redis.Redis) -> None:
     name = prefix()
-    KeyVault(redis_client, name, [new_vault_key()]).store("R-1", PRODUCTS)
+    KeyVault(redis_client, name, [new_vault_key()]).store("R-1", PRODUCTS, now=100.0)
 
     with pytest.raises(VaultError, match="VAULT_KEYS") as raised:
         KeyVault(redis_client, name, [new_vault_key()]).load("R-1")

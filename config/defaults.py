@@ -53,3 +53,7 @@ DEFAULT_LOG_LEVEL = "INFO"
 # long enough for the shop to resend a lost email, short enough to limit what a breach
 # of Redis and the vault key together could expose.
 DEFAULT_KEY_RETENTION_S = 30 * 24 * 3600.0
+
+# Bytes an image key may decode to. Erysta documents no limit; QR codes and scanned
+# vouchers are far smaller, so a larger value is more likely an error than a voucher.
+DEFAULT_IMAGE_KEY_MAX_BYTES = 2 * 1024 * 1024

@@ -25,6 +25,7 @@ from config.defaults import (
     DEFAULT_ERYSTA_CONNECT_TIMEOUT_S,
     DEFAULT_ERYSTA_READ_TIMEOUT_S,
     DEFAULT_FIRST_POLL_DELAY_S,
+    DEFAULT_IMAGE_KEY_MAX_BYTES,
     DEFAULT_KEY_RETENTION_S,
     DEFAULT_LEDGER_PREFIX,
     DEFAULT_LOG_LEVEL,
@@ -98,6 +99,7 @@ class Settings:
 
     vault_keys: tuple[Secret, ...] = field(default=())
     key_retention_s: float = DEFAULT_KEY_RETENTION_S
+    image_key_max_bytes: int = DEFAULT_IMAGE_KEY_MAX_BYTES
 
     flower_basic_auth: Secret | None = None
 
@@ -180,6 +182,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         vault_keys=env.secret_list("VAULT_KEYS"),
         key_retention_s=env.seconds("KEY_RETENTION_S", DEFAULT_KEY_RETENTION_S),
+        image_key_max_bytes=env.count("IMAGE_KEY_MAX_BYTES", DEFAULT_IMAGE_KEY_MAX_BYTES),
         flower_basic_auth=env.secret("FLOWER_BASIC_AUTH"),
         log_level=env.choice("LOG_LEVEL", DEFAULT_LOG_LEVEL, LOG_LEVELS),
     )

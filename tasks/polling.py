@@ -17,6 +17,7 @@ from erysta import (
     RateLimitedError,
     RetryableError,
 )
+from fulfillment.images import image_key_problem
 from fulfillment.ledger import NOT_DUE
 from fulfillment.payload import format_money
 from fulfillment.records import OrderRecord
@@ -186,10 +187,11 @@ def _finish(rt: Runtime, record: OrderRecord, keys: OrderKeys) -> dict[str, str]
         ],
         now=now,
     )
+    problems = _image_problems(keys, max_bytes=rt.settings.image_key_max_bytes)
     moved = rt.ledger.transition(
         record.reference_id,
         expected=OrderState.POLLING,
-        new=outcome,
+        new=OrderState.NEEDS_ATTENTION if problems else outcome,
         now=now,
         event="finished",
         poll_seq=record.poll_seq,
@@ -198,6 +200,7 @@ def _finish(rt: Runtime, record: OrderRecord, keys: OrderKeys) -> dict[str, str]
             "erysta_status": keys.status,
             "outcome": outcome,
             "total_debit": "" if keys.total_debit is None else format_money(keys.total_debit),
+            "message": "; ".join(problems),
         },
         increment=("poll_count",),
         details={
@@ -207,6 +210,14 @@ def _finish(rt: Runtime, record: OrderRecord, keys: OrderKeys) -> dict[str, str]
     )
     if not moved:
         return summary(record.reference_id, "STALE")
+    if problems:
+        # The keys stay in the vault; an operator checks them and may redeliver.
+        logger.error(
+            "poll_order: order %s has image keys that cannot be delivered: %s",
+            record.reference_id,
+            "; ".join(problems),
+        )
+        return summary(record.reference_id, OrderState.NEEDS_ATTENTION.value)
 
     logger.info(
         "poll_order: order %s (Erysta %s) finished as %s",
@@ -216,6 +227,22 @@ def _finish(rt: Runtime, record: OrderRecord, keys: OrderKeys) -> dict[str, str]
     )
     deliver_keys.apply_async(args=(record.reference_id,))
     return summary(record.reference_id, outcome.value)
+
+
+def _image_problems(keys: OrderKeys, *, max_bytes: int) -> list[str]:
+    """Describe each image key that cannot be delivered, by product and position only."""
+    problems = []
+    for product in keys.products:
+        for position, key in enumerate(product.keys, start=1):
+            if key.type != "image":
+                continue
+            problem = image_key_problem(key.value, max_bytes=max_bytes)
+            if problem is not None:
+                problems.append(
+                    f"image key {position} of product {product.product_id} "
+                    f"({product.title}): {problem}"
+                )
+    return problems
 
 
 def _flag(

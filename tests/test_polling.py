@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
 
+from config import load_settings
 from fulfillment.states import OrderState
 from sandbox import catalogue
 from sandbox.simulator import RunningSimulator
 from tasks.api import submit_order
 from tasks.placing import place_order
 from tasks.polling import poll_order
-from tasks.runtime import Runtime
+from tasks.runtime import Runtime, reset_runtime
 from tests.conftest import FakeClock
 from tests.support import arm_fault
 
@@ -140,3 +142,37 @@ def test_successful_poll_resets_error_count(
     record = runtime_with_clock.ledger.get("P-errors")
     assert record is not None
     assert record.error_count == 0
+
+
+def test_undeliverable_image_key_flags_order(
+    stack_environment: dict[str, str], published: list[tuple[str, list[Any]]]
+) -> None:
+    settings = load_settings(
+        {
+            **stack_environment,
+            "LEDGER_PREFIX": "images-" + secrets.token_hex(4),
+            "IMAGE_KEY_MAX_BYTES": "10",
+        }
+    )
+    rt = Runtime(settings)
+    reset_runtime(rt)
+    try:
+        placed(rt, catalogue.TEST_IMG_ID, "P-image")
+        published.clear()
+
+        result = poll_order("P-image", 1)
+
+        record = rt.ledger.get("P-image")
+        stored = rt.vault.load("P-image")
+    finally:
+        rt.close()
+        reset_runtime()
+    assert result["state"] == "NEEDS_ATTENTION"
+    assert record is not None
+    assert record.outcome is OrderState.FULFILLED
+    assert record.message is not None
+    assert f"image key 1 of product {catalogue.TEST_IMG_ID}" in record.message
+    assert "IMAGE_KEY_MAX_BYTES" in record.message
+    assert stored is not None
+    assert stored[0].keys[0].value not in record.message
+    assert published == []

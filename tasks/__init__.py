@@ -5,6 +5,7 @@ from tasks.api import (
     OrderStatus,
     ReferenceConflictError,
     get_order,
+    get_order_keys,
     submit_order,
 )
 from tasks.app import app
@@ -21,6 +22,7 @@ __all__ = [
     "app",
     "deliver_keys",
     "get_order",
+    "get_order_keys",
     "place_order",
     "poll_order",
     "purge_keys",

@@ -21,6 +21,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from fulfillment.records import LineItem, OrderRecord
+from fulfillment.vault import StoredProduct
 from tasks.runtime import runtime
 from tasks.steps import due_at
 
@@ -152,6 +153,16 @@ def get_order(reference_id: str) -> OrderStatus | None:
     return None if record is None else OrderStatus.from_record(record)
 
 
+def get_order_keys(reference_id: str) -> list[StoredProduct] | None:
+    """Return the order's products with their keys, or None when no keys are stored.
+
+    Only a process that holds the vault's encryption key (`VAULT_KEYS`) can read keys;
+    without it this raises `SettingsError`. There are no keys before the order's outcome
+    is known, for orders that delivered none, and after `KEY_RETENTION_S`.
+    """
+    return runtime().vault.load(reference_id)
+
+
 def _describe(messages: Any, raw: Any, path: str = "") -> dict[str, list[str]]:
     """Flatten marshmallow's nested messages into `field.path: problems (got value)`."""
     described: dict[str, list[str]] = {}
@@ -191,6 +202,7 @@ __all__ = [
     "OrderStatus",
     "ReferenceConflictError",
     "get_order",
+    "get_order_keys",
     "submit_order",
     "validate_order",
 ]

@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 
-from tasks.api import InvalidOrderError, ReferenceConflictError, submit_order
-from tasks.runtime import Runtime
+from config import SettingsError, load_settings
+from tasks.api import (
+    InvalidOrderError,
+    ReferenceConflictError,
+    get_order_keys,
+    submit_order,
+)
+from tasks.placing import place_order
+from tasks.polling import poll_order
+from tasks.runtime import Runtime, reset_runtime
 
 VALID_ITEM = {"id": "69ae19b4397b2e44c02853f5", "quantity": 1}
 
@@ -96,3 +104,27 @@ def test_repeated_reference_with_other_items_raises(
     with pytest.raises(ReferenceConflictError, match="R-conflict"):
         submit_order("R-conflict", [{"id": "69ae19b4397b2e44c02853f5", "quantity": 2}])
     assert published == []
+
+
+def test_order_keys_readable_with_vault_key(runtime_with_clock: Runtime) -> None:
+    submit_order("R-keys", [VALID_ITEM])
+    assert get_order_keys("R-keys") is None
+    place_order("R-keys")
+    poll_order("R-keys", 1)
+
+    products = get_order_keys("R-keys")
+
+    assert products is not None
+    assert products[0].product_id == VALID_ITEM["id"]
+    assert len(products[0].keys) == 1
+    assert products[0].keys[0].type == "text"
+
+
+def test_order_keys_need_vault_key(stack_environment: dict[str, str]) -> None:
+    without_key = {k: v for k, v in stack_environment.items() if k != "VAULT_KEYS"}
+    reset_runtime(Runtime(load_settings(without_key)))
+    try:
+        with pytest.raises(SettingsError, match="VAULT_KEYS is missing"):
+            get_order_keys("R-keys")
+    finally:
+        reset_runtime()

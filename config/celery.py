@@ -59,6 +59,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "result_expires": RESULT_EXPIRES_S,
+        # The ledger records every outcome; stored results would only repeat it, and
+        # Flower would show them.
+        "task_ignore_result": True,
         "result_extended": False,
         "timezone": "UTC",
         "enable_utc": True,

@@ -54,6 +54,7 @@ class LocalStack:
         )
         self.workers: list[CeleryProcess] = []
         self.beat: CeleryProcess | None = None
+        self.flower_port: int | None = None
         self.environment: dict[str, str] = {}
         self._simulator: RunningSimulator | None = None
         self._shop: RunningShop | None = None
@@ -120,6 +121,7 @@ class LocalStack:
         )
         process.start()
         self._cleanup.callback(process.stop)
+        self.flower_port = port
         return process
 
     def start_beat(self) -> CeleryProcess:

@@ -12,7 +12,7 @@ from config import Settings
 from config.celery import celery_config
 from tasks.runtime import current_settings
 
-app = Celery("erysta")
+app = Celery("erysta", task_cls="tasks.base:PipelineTask")
 # A promise: the settings are read when the configuration is first needed, so that a
 # process can set its environment after import but before it enqueues anything.
 app.add_defaults(lambda: celery_config(current_settings()))

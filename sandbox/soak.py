@@ -144,9 +144,15 @@ def run_soak(
             stack.start_worker()
         stack.start_beat()
         references = [f"SOAK-{seed}-{number:05d}" for number in range(orders)]
+        # The operator works from the start, as a person on call would, so orders in
+        # UNKNOWN_OUTCOME do not wait for the last submission.
+        operator = threading.Thread(
+            target=_wait_and_resolve, args=(stack, references, result), name="operator"
+        )
         with _chaos(stack, rng, chaos_interval_s, result, started):
+            operator.start()
             _submit(references, rng, rate_per_s)
-            _wait_and_resolve(stack, references, result)
+            operator.join()
         result.duration_s = time.monotonic() - started
         _count(stack, references, result)
         _measure_recoveries(stack, result)

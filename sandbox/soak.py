@@ -371,8 +371,11 @@ def _write_report(
         f"| orders submitted | {result.orders} |",
         f"| delivered to the shop | {sum(result.outcomes.values())} |",
         *(f"| - of which {name} | {count} |" for name, count in sorted(result.outcomes.items())),
-        f"| flagged UNKNOWN_OUTCOME, then resolved by the operator | {result.flagged} |",
-        *(f"| - {name} | {count} |" for name, count in sorted(result.resolved_by_operator.items())),
+        f"| orders flagged UNKNOWN_OUTCOME at least once | {result.flagged} |",
+        *(
+            f"| - operator actions: {name} | {count} |"
+            for name, count in sorted(result.resolved_by_operator.items())
+        ),
         f"| left NEEDS_ATTENTION | {result.final_states[OrderState.NEEDS_ATTENTION.value]} |",
         f"| bought twice (duplicates, must be 0) | {len(result.duplicates)} |",
         f"| lost (must be 0) | {len(result.lost)} |",

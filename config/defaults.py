@@ -49,9 +49,9 @@ DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S = 3600.0
 # Level of the workers' log lines.
 DEFAULT_LOG_LEVEL = "INFO"
 
-# Seconds a delivered order's keys stay in the vault before they are deleted: 30 days,
-# long enough for the shop to resend a lost email, short enough to limit what a breach
-# of Redis and the vault key together could expose.
+# Seconds a delivered order's keys stay in the vault before they are deleted. Thirty
+# days is long enough for the shop to resend a lost email, and short enough to limit
+# what a breach of both Redis and the vault key could expose.
 DEFAULT_KEY_RETENTION_S = 30 * 24 * 3600.0
 
 # Bytes an image key may decode to. Erysta documents no limit; QR codes and scanned

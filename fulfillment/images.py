@@ -4,7 +4,7 @@ Erysta's documentation describes image keys as base64 data URLs (for QR codes an
 scanned vouchers), and one page speaks of "image links". A data URL is accepted when it
 decodes, names an allowed image type, starts with that type's magic bytes, and stays
 under the size limit. An `https://` link is accepted as it is, because the shop can
-fetch it; any other link or scheme is rejected, because a shop cannot safely show it.
+fetch it. Any other link or scheme is rejected, because a shop cannot safely show it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Where finished orders go: a signed webhook and/or a Python callable of the shop's.
 
-A sink raises `DeliveryError`, whose `retryable` flag tells whether trying again later
+A sink raises `DeliveryError`, whose `retryable` flag is true when trying again later
 can help. Messages name the sink and the HTTP status, never the payload.
 """
 

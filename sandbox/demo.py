@@ -100,17 +100,17 @@ def run_demo(
     return 0 if ok and settled else 1
 
 
-# Seconds to wait for Flower to answer before the demo goes on without it.
+# Seconds to wait for Flower to respond before the demo goes on without it.
 FLOWER_START_TIMEOUT_S = 20.0
 
 
 def _print_flower(port: int, login: str, folder: Path) -> None:
-    """Print Flower's address once it answers, or say where its log is."""
+    """Print Flower's address once it responds, or print where its log is."""
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + FLOWER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
-            # Without the login Flower answers 401, which proves it is the one listening.
+            # Without the login Flower returns 401, which proves it is the one listening.
             if requests.get(url, timeout=1).status_code == 401:
                 print(f"Flower:   {url}  (login {login})")
                 return
@@ -124,7 +124,7 @@ def _print_flower(port: int, login: str, folder: Path) -> None:
 def _local_stack(
     folder: Path, poll_interval_s: float, flower_port: int
 ) -> Iterator[dict[str, str]]:
-    """Start every service of the demo; stop each one that started, whatever fails."""
+    """Start every service of the demo, and stop each one that started on the way out."""
     print("Starting Redis, the Erysta simulator, the demo shop, a worker, beat and Flower ...")
     settings = {
         "POLL_INTERVAL_S": str(poll_interval_s),

@@ -156,7 +156,7 @@ def get_order(reference_id: str) -> OrderStatus | None:
 def get_order_keys(reference_id: str) -> list[StoredProduct] | None:
     """Return the order's products with their keys, or None when no keys are stored.
 
-    Only a process that holds the vault's encryption key (`VAULT_KEYS`) can read keys;
+    Only a process that has the vault's encryption key (`VAULT_KEYS`) can read keys;
     without it this raises `SettingsError`. There are no keys before the order's outcome
     is known, for orders that delivered none, and after `KEY_RETENTION_S`.
     """

@@ -11,7 +11,7 @@ from typing import Any
 from celery import Task
 from celery.worker.request import Request
 
-# What Flower and Celery events show in place of arguments and results.
+# The text that Flower and Celery events show in place of arguments and results.
 HIDDEN = "<hidden>"
 
 

@@ -23,7 +23,7 @@ DAY_S = 24 * 3600.0
 
 @pytest.fixture
 def shop_down(shop: RunningShop) -> Iterator[None]:
-    """Make the demo shop answer 503 until the test brings it back."""
+    """Make the demo shop return 503 until the test brings it back."""
     requests.post(f"{shop.url}/_shop/fail", json={"count": 100_000, "status": 503}, timeout=5)
     yield
     shop_back(shop)

@@ -338,7 +338,7 @@ def test_redis_restart_mid_poll(own_stack: LocalStack) -> None:
         own_stack.place(reference_id, [(catalogue.SLOW_ID, 1)])
     for reference_id in references:
         settle(own_stack, reference_id, {OrderState.POLLING})
-    # Slow answers keep poll tasks running while Redis dies, so the worker loses its
+    # Slow responses keep poll tasks running while Redis dies, so the worker loses its
     # broker with tasks in hand.
     arm(own_stack, "keys", "slow", count=4, delay_s=1.0)
     time.sleep(0.5)

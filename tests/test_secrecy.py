@@ -90,7 +90,7 @@ def is_delivered(stack: LocalStack, reference_id: str) -> bool:
 
 
 def flower_texts(stack: LocalStack) -> dict[str, str]:
-    """Every Flower page and API answer worth reading, by path."""
+    """Fetch every Flower page and API response worth reading, by path."""
     base = f"http://127.0.0.1:{stack.flower_port}"
     session = flower_session(stack)
 

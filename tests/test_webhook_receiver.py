@@ -18,7 +18,7 @@ import requests
 from fulfillment.signing import generate_secret
 from fulfillment.sinks import WebhookSink
 
-# Five minutes, as the README says.
+# Five minutes, the tolerance the README documents.
 TOLERANCE_S = 300
 
 

@@ -3,7 +3,7 @@
 Orders of canary products run through a real worker, beat and Flower. Every key value
 the shop received, text and image alike, is then searched for in every log file, every
 Redis value (queues, unacknowledged messages, results, ledger, timelines) and every page
-and API answer of Flower, which records every Celery event.
+and API response of Flower, which records every Celery event.
 """
 
 from __future__ import annotations

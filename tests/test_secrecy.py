@@ -2,7 +2,7 @@
 
 Orders of canary products run through a real worker, beat and Flower. Every key value
 the shop received, text and image alike, is then searched for in every log file, every
-Redis value (queues, unacknowledged messages, results, ledger, timelines) and every page
+Redis value (queues, unacknowledged messages, ledger, timelines, vault) and every page
 and API response of Flower, which records every Celery event.
 """
 

@@ -148,6 +148,8 @@ def _retry_after_error(rt: Runtime, record: OrderRecord, error: ErystaError) -> 
     delay_s = backoff_delay(
         attempt, base_s=rt.settings.poll_interval_s, max_s=rt.settings.poll_error_backoff_max_s
     )
+    # NOTE: calls are not yet metered across workers by a shared token bucket, so each
+    # task that meets a 429 waits on its own while the others keep calling.
     if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
         delay_s = max(delay_s, min(error.retry_after_s, rt.settings.poll_error_backoff_max_s))
     logger.warning(

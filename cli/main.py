@@ -112,15 +112,22 @@ def _format_event(entry: dict[str, Any]) -> str:
 @click.option(
     "--state",
     type=click.Choice([state.value for state in OrderState], case_sensitive=False),
+    metavar="STATE",
     help="Only orders in this state.",
 )
 @click.option(
     "--older-than",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.0,
     help="Only orders whose last change is at least this many seconds old.",
 )
-@click.option("--limit", default=50, show_default=True, help="Maximum number of orders listed.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Maximum number of orders listed.",
+)
 def list_orders(state: str | None, older_than: float, limit: int) -> None:
     """List recent orders, newest first, with their state, age and time since last change."""
     from tasks.runtime import runtime  # noqa: PLC0415
@@ -371,7 +378,7 @@ def soak(
 def flower(celery_args: tuple[str, ...]) -> None:
     """Start Flower; it refuses to start without a login set in FLOWER_BASIC_AUTH.
 
-    Arguments after the command go to Flower, e.g. `--address=0.0.0.0 --port=5555`.
+    Arguments after the command go to Flower, e.g. `--address=127.0.0.1 --port=5555`.
     """
     from config import load_settings  # noqa: PLC0415
 

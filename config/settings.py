@@ -223,6 +223,12 @@ def _check_consistency(settings: Settings) -> None:
         )
     if settings.flower_basic_auth is not None:
         _check_basic_auth(settings.flower_basic_auth.reveal())
+    for position, key in enumerate(settings.vault_keys, start=1):
+        if not _is_fernet_key(key.reveal()):
+            raise SettingsError(
+                f"VAULT_KEYS is invalid: key {position} is not 32 url-safe base64-encoded "
+                "bytes; create one with `erysta-workers new-vault-key`"
+            )
 
 
 def _is_webhook_secret(value: str) -> bool:
@@ -234,6 +240,17 @@ def _is_webhook_secret(value: str) -> bool:
         return bool(base64.b64decode(encoded, validate=True))
     except binascii.Error:
         return False
+
+
+def _is_fernet_key(value: str) -> bool:
+    """Tell whether `value` has the form of a Fernet key: 32 bytes in url-safe base64."""
+    try:
+        return len(base64.urlsafe_b64decode(value.encode())) == FERNET_KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
+
+
+FERNET_KEY_BYTES = 32
 
 
 def _check_basic_auth(value: str) -> None:

@@ -90,7 +90,8 @@ def run_demo(
             print("\nThe stack keeps running; press Ctrl-C to stop it. To use the CLI on it:")
             print(
                 f"  export REDIS_URL={environment['REDIS_URL']} "
-                f"LEDGER_PREFIX={environment['LEDGER_PREFIX']}"
+                f"LEDGER_PREFIX={environment['LEDGER_PREFIX']} "
+                f"VAULT_KEYS={environment['VAULT_KEYS']}"
             )
             _wait_for_interrupt()
     if ok and settled and workdir is None and not keep_running:

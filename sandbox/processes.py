@@ -101,6 +101,9 @@ class RedisProcess:
             [find_redis_server(), str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session, so that Ctrl-C in the terminal reaches only the program
+            # that started it, which stops Redis last, after everything that uses it.
+            start_new_session=True,
         )
         self._wait_until_ready()
 

@@ -168,7 +168,7 @@ def _describe(messages: Any, raw: Any, path: str = "") -> dict[str, list[str]]:
     described: dict[str, list[str]] = {}
     if isinstance(messages, list):
         suffix = "" if raw is _MISSING else f" (got {_shorten(repr(raw))})"
-        described[path or "request"] = [f"{message.rstrip('.')}{suffix}." for message in messages]
+        described[path or "request"] = [f"{message.rstrip('.')}{suffix}" for message in messages]
         return described
     for key, nested in messages.items():
         child_raw = _child(raw, key)

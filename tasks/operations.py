@@ -8,7 +8,9 @@ operator's name and note to the order's timeline.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 
 from fulfillment.records import OrderRecord
 from fulfillment.states import OPERATOR_STATES, OrderState
@@ -17,6 +19,10 @@ from tasks.runtime import runtime
 from tasks.steps import due_at
 
 logger = logging.getLogger(__name__)
+
+# Erysta's order ids are opaque, but every documented one (ABCD1234, ord_507f1f...) fits
+# this; anything else an operator types is more likely a mistake than an id.
+ERYSTA_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class OperatorError(ValueError):
@@ -31,8 +37,8 @@ def _load(
         raise OperatorError(f"order {reference_id!r} not found")
     if record.state not in states:
         raise OperatorError(
-            f"cannot {action} order {reference_id!r}: it is {record.state.value}, and only "
-            f"orders in {' or '.join(sorted(states))} can be"
+            f"cannot {action} order {reference_id!r}: it is {record.state.value}; this "
+            f"action applies only to orders in {' or '.join(sorted(states))}"
         )
     return record
 
@@ -46,8 +52,12 @@ def _move(
     fields: dict[str, object],
     details: dict[str, object],
     increment: tuple[str, ...] = (),
-) -> None:
-    """Move a waiting order to `new`, due now, or raise if it changed meanwhile."""
+) -> OrderStatus:
+    """Move a waiting order to `new`, due now, or raise if it changed meanwhile.
+
+    The status returned is read before the next step is enqueued, so it is the state the
+    operator set, not whatever a fast worker has made of it since.
+    """
     rt = runtime()
     now = rt.clock()
     moved = rt.ledger.transition(
@@ -63,12 +73,7 @@ def _move(
     )
     if not moved:
         raise OperatorError(f"order {record.reference_id!r} changed while {action} it; look again")
-
-
-def _status(reference_id: str) -> OrderStatus:
-    record = runtime().ledger.get(reference_id)
-    assert record is not None
-    return OrderStatus.from_record(record)
+    return OrderStatus.from_record(dataclasses.replace(record, state=new))
 
 
 def attach_order(
@@ -92,9 +97,14 @@ def attach_order(
         raise OperatorError(
             f"cannot attach order {reference_id!r}: no Erysta order id is recorded; give one"
         )
+    if not ERYSTA_ORDER_ID.fullmatch(order_id):
+        raise OperatorError(
+            f"Erysta order id {order_id[:80]!r} is invalid: expected 1 to 64 letters, digits, "
+            "_ or -, as Erysta's dashboard shows it (for example SE757MKE)"
+        )
 
     now = runtime().clock()
-    _move(
+    status = _move(
         record,
         OrderState.POLLING,
         event="operator_attached",
@@ -112,7 +122,7 @@ def attach_order(
     logger.info(
         "operator %s attached order %s to Erysta order %s", operator, reference_id, order_id
     )
-    return _status(reference_id)
+    return status
 
 
 def confirm_not_placed(reference_id: str, *, operator: str, note: str = "") -> OrderStatus:
@@ -128,7 +138,7 @@ def confirm_not_placed(reference_id: str, *, operator: str, note: str = "") -> O
             "exists for it; attach or cancel it instead"
         )
 
-    _move(
+    status = _move(
         record,
         OrderState.RECEIVED,
         event="operator_confirmed_not_placed",
@@ -138,7 +148,7 @@ def confirm_not_placed(reference_id: str, *, operator: str, note: str = "") -> O
     )
     place_order.apply_async(args=(reference_id,))
     logger.info("operator %s confirmed order %s was not placed; placing it", operator, reference_id)
-    return _status(reference_id)
+    return status
 
 
 def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
@@ -154,7 +164,7 @@ def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
     if not note.strip():
         raise OperatorError("a note is required to cancel an order: say why, for the shop")
 
-    _move(
+    status = _move(
         record,
         OrderState.CANCELLED,
         event="operator_cancelled",
@@ -164,7 +174,7 @@ def cancel_order(reference_id: str, *, operator: str, note: str) -> OrderStatus:
     )
     deliver_keys.apply_async(args=(reference_id,))
     logger.info("operator %s cancelled order %s", operator, reference_id)
-    return _status(reference_id)
+    return status
 
 
 def redeliver_order(reference_id: str, *, operator: str, note: str = "") -> OrderStatus:
@@ -186,7 +196,7 @@ def redeliver_order(reference_id: str, *, operator: str, note: str = "") -> Orde
         )
 
     now = runtime().clock()
-    _move(
+    status = _move(
         record,
         OrderState.DELIVERING,
         event="operator_redelivered",
@@ -197,7 +207,7 @@ def redeliver_order(reference_id: str, *, operator: str, note: str = "") -> Orde
     )
     deliver_keys.apply_async(args=(reference_id, record.delivery_seq + 1))
     logger.info("operator %s redelivers order %s", operator, reference_id)
-    return _status(reference_id)
+    return status
 
 
 # Orders whose outcome may be sent to the shop again.

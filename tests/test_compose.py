@@ -99,3 +99,22 @@ def test_flower_requires_login() -> None:
 
     assert "FLOWER_BASIC_AUTH" in environment
     assert ":?" in environment["FLOWER_BASIC_AUTH"]
+
+
+def test_every_setting_reaches_the_workers() -> None:
+    from config.settings import Settings  # noqa: PLC0415
+
+    # REDIS_URL stands for the three Redis URLs; Flower's login is Flower's alone.
+    not_for_workers = {"BROKER_URL", "RESULT_BACKEND_URL", "LEDGER_REDIS_URL", "FLOWER_BASIC_AUTH"}
+    expected = {name.upper() for name in Settings.__dataclass_fields__} - not_for_workers
+    environment = COMPOSE["services"]["worker"]["environment"]
+
+    assert set(environment) == expected | {"REDIS_URL"}
+
+
+def test_flower_gets_no_supplier_or_vault_secrets() -> None:
+    environment = COMPOSE["services"]["flower"]["environment"]
+
+    assert "ERYSTA_API_KEY" not in environment
+    assert "VAULT_KEYS" not in environment
+    assert "WEBHOOK_SECRET" not in environment

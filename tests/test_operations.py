@@ -44,6 +44,14 @@ def test_attach_reuses_recorded_id(runtime_with_clock: Runtime, published: Publi
     assert record.erysta_order_id == "X1"
 
 
+@pytest.mark.parametrize("erysta_order_id", ["bad id!", "X" * 65, "a/b"])
+def test_attach_rejects_malformed_id(erysta_order_id: str, runtime_with_clock: Runtime) -> None:
+    order_in(runtime_with_clock, "O-badid", OrderState.UNKNOWN_OUTCOME)
+
+    with pytest.raises(OperatorError, match=r"Erysta order id .* is invalid"):
+        attach_order("O-badid", erysta_order_id, operator="ana")
+
+
 def test_attach_without_any_id_rejected(runtime_with_clock: Runtime) -> None:
     order_in(runtime_with_clock, "O-noid", OrderState.UNKNOWN_OUTCOME)
 

@@ -8,6 +8,9 @@ import pytest
 
 from config import SettingsError, load_settings
 from config.defaults import DEFAULT_ERYSTA_BASE_URL, DEFAULT_POLL_INTERVAL_S
+from fulfillment.vault import new_vault_key
+
+VAULT_KEY = new_vault_key()
 
 
 def test_defaults_without_environment() -> None:
@@ -42,6 +45,7 @@ def test_redis_url_feeds_broker_backend_and_ledger() -> None:
         ("DELIVERY_CALLABLE", "not a path", "DELIVERY_CALLABLE='not a path' is invalid"),
         ("PLACE_RETRY_LIMIT", "0", "PLACE_RETRY_LIMIT='0' is invalid"),
         ("FLOWER_BASIC_AUTH", "admin", "FLOWER_BASIC_AUTH is invalid"),
+        ("VAULT_KEYS", "notakey", "VAULT_KEYS is invalid: key 1 is not 32"),
         ("WEBHOOK_URL", "https://shop.example/hook", "WEBHOOK_SECRET is missing"),
         ("WEBHOOK_SECRET", "whsec_not base64!", "WEBHOOK_SECRET is invalid"),
         ("WEBHOOK_SECRET", "whsec_", "WEBHOOK_SECRET is invalid"),
@@ -104,9 +108,11 @@ def test_missing_delivery_says_how_to_set_it() -> None:
 
 
 def test_vault_keys_split_newest_first() -> None:
-    settings = load_settings({"VAULT_KEYS": "new-key, old-key"})
+    new, old = new_vault_key(), new_vault_key()
 
-    assert settings.require_vault_keys() == ["new-key", "old-key"]
+    settings = load_settings({"VAULT_KEYS": f"{new}, {old}"})
+
+    assert settings.require_vault_keys() == [new, old]
 
 
 def test_repr_hides_secrets() -> None:
@@ -115,11 +121,11 @@ def test_repr_hides_secrets() -> None:
             "ERYSTA_API_KEY": "api-key-value",
             "WEBHOOK_URL": "https://shop.example/h",
             "WEBHOOK_SECRET": "whsec_c2VjcmV0LXZhbHVl",
-            "VAULT_KEYS": "vault-key-value",
+            "VAULT_KEYS": VAULT_KEY,
             "FLOWER_BASIC_AUTH": "admin:flower-password",
         }
     )
 
     text = repr(settings)
-    for secret in ("api-key-value", "c2VjcmV0LXZhbHVl", "vault-key-value", "flower-password"):
+    for secret in ("api-key-value", "c2VjcmV0LXZhbHVl", VAULT_KEY, "flower-password"):
         assert secret not in text

@@ -39,7 +39,7 @@ VALID = {
     [
         ({"ERYSTA_API_KEY": ""}, "ERYSTA_API_KEY is missing"),
         ({"VAULT_KEYS": ""}, "VAULT_KEYS is missing"),
-        ({"VAULT_KEYS": "short"}, "VAULT_KEYS is invalid: an encryption key is invalid"),
+        ({"VAULT_KEYS": "short"}, "VAULT_KEYS is invalid: key 1 is not 32"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is invalid"),
         ({"DELIVERY_CALLABLE": ""}, "no delivery is configured"),
         ({"DELIVERY_CALLABLE": "absent_module:f"}, "DELIVERY_CALLABLE='absent_module:f'"),

@@ -53,13 +53,15 @@ def _ensure_environment(extras: set[str]) -> None:
     if not (BIN / "python").exists():
         print(f"Creating a virtual environment in {VENV} ...", flush=True)
         venv.create(VENV, with_pip=True)
-    wanted = sorted(extras | installed_extras)
-    spec = f".[{','.join(wanted)}]" if wanted else "."
+    to_install = sorted(extras | installed_extras)
+    spec = f".[{','.join(to_install)}]" if to_install else "."
     print(f"Installing {spec} into {VENV} ...", flush=True)
     status = _run(BIN / "python", "-m", "pip", "install", "--quiet", "--editable", spec)
     if status != 0:
         sys.exit(f"pip install failed with status {status}")
-    STAMP.write_text(json.dumps({"pyproject": project_hash, "extras": wanted}), encoding="utf-8")
+    STAMP.write_text(
+        json.dumps({"pyproject": project_hash, "extras": to_install}), encoding="utf-8"
+    )
 
 
 def _demo(arguments: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Where finished orders go: a signed webhook and/or a Python callable of the shop's.
+"""Delivery sinks for finished orders: a signed webhook and/or a Python callable of the shop's.
 
 A sink raises `DeliveryError`, whose `retryable` flag is true when trying again later
 can help. Messages name the sink and the HTTP status, never the payload.

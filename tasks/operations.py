@@ -21,7 +21,7 @@ from tasks.steps import due_at
 logger = logging.getLogger(__name__)
 
 # Erysta's order ids are opaque, but every documented one (ABCD1234, ord_507f1f...) fits
-# this; anything else an operator types is more likely a mistake than an id.
+# this pattern. Anything else an operator types is more likely a mistake than an id.
 ERYSTA_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -9,6 +9,11 @@ DEFAULT_ERYSTA_CONNECT_TIMEOUT_S = 5.0
 # place-order that times out becomes an unknown outcome, so this errs on the long side.
 DEFAULT_ERYSTA_READ_TIMEOUT_S = 30.0
 
+# Calls a minute to Erysta, shared by every worker with the same LEDGER_PREFIX. Erysta
+# allows 100; 90 leaves room for the bursts of 1/10 of it that the limiter permits, so
+# that no window of one minute sees more than 100.
+DEFAULT_ERYSTA_CALLS_PER_MINUTE = 90
+
 # One local Redis is the broker, the result backend and the ledger unless configured otherwise.
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 # Namespace of every ledger key, so that several deployments can share one Redis.

@@ -22,6 +22,7 @@ from config.defaults import (
     DEFAULT_DELIVERY_RETRY_BACKOFF_MAX_S,
     DEFAULT_DELIVERY_RETRY_MAX_S,
     DEFAULT_ERYSTA_BASE_URL,
+    DEFAULT_ERYSTA_CALLS_PER_MINUTE,
     DEFAULT_ERYSTA_CONNECT_TIMEOUT_S,
     DEFAULT_ERYSTA_READ_TIMEOUT_S,
     DEFAULT_FIRST_POLL_DELAY_S,
@@ -75,6 +76,7 @@ class Settings:
     erysta_api_key: Secret | None = None
     erysta_connect_timeout_s: float = DEFAULT_ERYSTA_CONNECT_TIMEOUT_S
     erysta_read_timeout_s: float = DEFAULT_ERYSTA_READ_TIMEOUT_S
+    erysta_calls_per_minute: int = DEFAULT_ERYSTA_CALLS_PER_MINUTE
 
     broker_url: str = DEFAULT_REDIS_URL
     result_backend_url: str = DEFAULT_REDIS_URL
@@ -149,6 +151,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ERYSTA_CONNECT_TIMEOUT_S", DEFAULT_ERYSTA_CONNECT_TIMEOUT_S
         ),
         erysta_read_timeout_s=env.seconds("ERYSTA_READ_TIMEOUT_S", DEFAULT_ERYSTA_READ_TIMEOUT_S),
+        erysta_calls_per_minute=env.count(
+            "ERYSTA_CALLS_PER_MINUTE", DEFAULT_ERYSTA_CALLS_PER_MINUTE
+        ),
         broker_url=env.url("BROKER_URL", redis_url, schemes=_REDIS_SCHEMES),
         result_backend_url=env.url("RESULT_BACKEND_URL", redis_url, schemes=_REDIS_SCHEMES),
         ledger_redis_url=env.url("LEDGER_REDIS_URL", redis_url, schemes=_REDIS_SCHEMES),

@@ -22,6 +22,7 @@ from erysta.errors import (
     RejectedError,
     RetryableError,
     ServerError,
+    ThrottledError,
     TransportError,
 )
 from erysta.models import (
@@ -43,6 +44,7 @@ from erysta.models import (
     ProductKeys,
     ResponseMeta,
 )
+from erysta.ratelimit import RateLimiter, RedisTokenBucket
 
 __all__ = [
     "COMPLETED",
@@ -73,9 +75,12 @@ __all__ = [
     "PlacedOrder",
     "ProductKeys",
     "RateLimitedError",
+    "RateLimiter",
+    "RedisTokenBucket",
     "RejectedError",
     "ResponseMeta",
     "RetryableError",
     "ServerError",
+    "ThrottledError",
     "TransportError",
 ]

@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from erysta.endpoints import Endpoint
-from erysta.errors import ErystaError, InvalidResponseError
+from erysta.errors import ErystaError, InvalidResponseError, RateLimitedError, ThrottledError
 from erysta.failures import (
     describe_validation,
     error_for_exception,
@@ -37,6 +37,7 @@ from erysta.failures import (
 )
 from erysta.headers import http_meta
 from erysta.models import BalanceResult, OrderItem, OrderKeys, PlacedOrder, ResponseMeta
+from erysta.ratelimit import RateLimiter
 from erysta.schemas import (
     BalanceEnvelopeSchema,
     OrderKeysEnvelopeSchema,
@@ -61,6 +62,8 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 # a place-order that times out becomes an unknown outcome, so this errs on the long side.
 DEFAULT_READ_TIMEOUT_S = 30.0
 DEFAULT_USER_AGENT = "erysta-workers/0.1"
+# Seconds every worker pauses after a 429 that carries no usable Retry-After.
+DEFAULT_RATE_LIMIT_PAUSE_S = 10.0
 
 # Characters of an error message taken from a response body, so that a proxy's HTML page or an
 # oversized message cannot flood logs and task results.
@@ -88,6 +91,9 @@ class ErystaClient:
 
     A caller-supplied ``session`` is used as is and stays open on ``close()``. Its adapter for
     ``base_url`` must not retry, which the constructor checks for ``HTTPAdapter``.
+
+    With a ``limiter``, every call first takes one call from it and raises ``ThrottledError``,
+    without sending anything, when none is left; a 429 from Erysta pauses the limiter.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class ErystaClient:
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         session: requests.Session | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
+        limiter: RateLimiter | None = None,
     ) -> None:
         _check_base_url(base_url)
         _check_api_key(api_key)
@@ -109,6 +116,7 @@ class ErystaClient:
         self._api_key = api_key
         self._timeout = (connect_timeout_s, read_timeout_s)
         self._user_agent = user_agent
+        self._limiter = limiter
         self._owns_session = session is None
         self._session = session if session is not None else _new_session()
         _check_no_retries(self._session, self._base_url)
@@ -197,10 +205,12 @@ class ErystaClient:
     ) -> _ResultT:
         started = time.perf_counter()
         try:
+            self._take_call(endpoint)
             response, http_meta = self._send(endpoint, path, body, started)
             self._raise_for_status(endpoint, response)
             result = self._parse(endpoint, response, schema_class(http_meta=http_meta), result_type)
         except ErystaError as error:
+            self._pause_after_429(error)
             _log_call(
                 endpoint,
                 http_status=error.http_status,
@@ -219,6 +229,31 @@ class ErystaClient:
             log_context=log_context,
         )
         return result
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The rate limit every call takes from, if any."""
+        return self._limiter
+
+    def _take_call(self, endpoint: Endpoint) -> None:
+        if self._limiter is None:
+            return
+        wait_s = self._limiter.acquire()
+        if wait_s > 0:
+            raise ThrottledError(
+                f"the shared limit of calls to Erysta allows the next one in {wait_s:.2f} s",
+                endpoint=endpoint.name,
+                retry_after_s=wait_s,
+            )
+
+    def _pause_after_429(self, error: ErystaError) -> None:
+        """Hold every worker back after Erysta refused a call for its rate limit."""
+        if self._limiter is None or not isinstance(error, RateLimitedError):
+            return
+        if isinstance(error, ThrottledError):
+            return
+        pause_s = error.retry_after_s
+        self._limiter.pause(DEFAULT_RATE_LIMIT_PAUSE_S if pause_s is None else pause_s)
 
     def _send(
         self, endpoint: Endpoint, path: str, body: bytes | None, started: float

@@ -5,6 +5,7 @@
     ErystaError
     ├── RetryableError              retry later, with backoff
     │   ├── RateLimitedError        HTTP 429, wait at least retry_after_s
+    │   │   └── ThrottledError      the shared rate limit held the call back; nothing was sent
     │   ├── ServerError             HTTP 5xx on a read-only call
     │   ├── TransportError          timeout or dropped connection on a read-only call
     │   └── NotSentError            the request never reached Erysta, so even place-order may retry
@@ -39,6 +40,7 @@ __all__ = [
     "RejectedError",
     "RetryableError",
     "ServerError",
+    "ThrottledError",
     "TransportError",
 ]
 
@@ -101,6 +103,16 @@ class RateLimitedError(RetryableError):
     ) -> None:
         super().__init__(message, endpoint=endpoint, http_status=http_status, trace_id=trace_id)
         self.retry_after_s = retry_after_s
+
+
+class ThrottledError(RateLimitedError):
+    """The shared rate limit allows no call now, so the request was not sent.
+
+    ``retry_after_s`` is when the limit allows the next call.
+    """
+
+    def __init__(self, message: str, *, endpoint: str, retry_after_s: float) -> None:
+        super().__init__(message, endpoint=endpoint, http_status=None, retry_after_s=retry_after_s)
 
 
 class ServerError(RetryableError):

@@ -23,6 +23,7 @@ from erysta import (
     OutcomeUnknownError,
     PlacedOrder,
     RateLimitedError,
+    ThrottledError,
 )
 from fulfillment.ledger import NOT_DUE
 from fulfillment.records import OrderRecord
@@ -149,6 +150,8 @@ def _start_polling(rt: Runtime, record: OrderRecord, placed: PlacedOrder) -> dic
 def _retry_unsent(
     task: Task[Any, Any], rt: Runtime, record: OrderRecord, error: NotSentError | RateLimitedError
 ) -> dict[str, str]:
+    if isinstance(error, ThrottledError):
+        return _wait_for_limit(rt, record, error)
     now = rt.clock()
     attempt = task.request.retries + 1
     if attempt > rt.settings.place_retry_limit:
@@ -188,6 +191,27 @@ def _retry_unsent(
         delay_s,
     )
     raise task.retry(countdown=delay_s, exc=error)
+
+
+def _wait_for_limit(rt: Runtime, record: OrderRecord, error: ThrottledError) -> dict[str, str]:
+    """Put the unsent order back and place it when the shared limit allows.
+
+    A new message rather than a Celery retry, so that waiting for the limit does not use
+    up PLACE_RETRY_LIMIT.
+    """
+    now = rt.clock()
+    wait_s = error.retry_after_s or 0.0
+    rt.ledger.transition(
+        record.reference_id,
+        expected=OrderState.PLACING,
+        new=OrderState.RECEIVED,
+        now=now,
+        event="throttled",
+        due_at=due_at(rt, now, wait_s),
+        details={"wait_s": round(wait_s, 3)},
+    )
+    place_order.apply_async(args=(record.reference_id,), countdown=wait_s)
+    return summary(record.reference_id, OrderState.RECEIVED.value)
 
 
 def _mark_unknown(rt: Runtime, record: OrderRecord, error: ErystaError) -> dict[str, str]:

@@ -16,6 +16,7 @@ from erysta import (
     OrderKeys,
     RateLimitedError,
     RetryableError,
+    ThrottledError,
 )
 from fulfillment.images import image_key_problem
 from fulfillment.ledger import NOT_DUE
@@ -68,6 +69,16 @@ def _poll(rt: Runtime, record: OrderRecord, erysta_order_id: str) -> dict[str, s
     """Read the order from Erysta once and move it on according to the response."""
     try:
         keys = rt.client.get_order_keys(erysta_order_id)
+    except ThrottledError as error:
+        # Not an error of the order's: poll again when the shared limit allows.
+        return _schedule_next(
+            rt,
+            record,
+            event="throttled",
+            details={"wait_s": round(error.retry_after_s or 0.0, 3)},
+            delay_s=error.retry_after_s,
+            increment=(),
+        )
     except (RetryableError, InvalidResponseError) as error:
         return _retry_after_error(rt, record, error)
     except NonRetryableError as error:
@@ -148,8 +159,6 @@ def _retry_after_error(rt: Runtime, record: OrderRecord, error: ErystaError) -> 
     delay_s = backoff_delay(
         attempt, base_s=rt.settings.poll_interval_s, max_s=rt.settings.poll_error_backoff_max_s
     )
-    # NOTE: calls are not yet metered across workers by a shared token bucket, so each
-    # task that meets a 429 waits on its own while the others keep calling.
     if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
         delay_s = max(delay_s, min(error.retry_after_s, rt.settings.poll_error_backoff_max_s))
     logger.warning(

@@ -13,7 +13,7 @@ import redis
 import requests
 
 from config import Settings, load_settings
-from erysta import ErystaClient
+from erysta import ErystaClient, RedisTokenBucket
 from fulfillment.clock import Clock, system_clock
 from fulfillment.ledger import Ledger
 from fulfillment.sinks import CallableSink, Sink, WebhookSink
@@ -41,11 +41,20 @@ class Runtime:
 
     @cached_property
     def client(self) -> ErystaClient:
+        calls_per_minute = self.settings.erysta_calls_per_minute
+        limiter = RedisTokenBucket(
+            self.redis,
+            f"{self.settings.ledger_prefix}:erysta-calls",
+            calls_per_minute=calls_per_minute,
+            burst=max(1, calls_per_minute // 10),
+            clock=self.clock,
+        )
         return ErystaClient(
             self.settings.erysta_base_url,
             self.settings.require_api_key(),
             connect_timeout_s=self.settings.erysta_connect_timeout_s,
             read_timeout_s=self.settings.erysta_read_timeout_s,
+            limiter=limiter,
         )
 
     @cached_property

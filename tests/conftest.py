@@ -81,6 +81,8 @@ def stack_environment(
         "ERYSTA_BASE_URL": simulator.base_url,
         "ERYSTA_API_KEY": TEST_API_KEY,
         "ERYSTA_READ_TIMEOUT_S": "2",
+        # The simulator allows far more than Erysta, so that tests never wait for the limit.
+        "ERYSTA_CALLS_PER_MINUTE": "100000",
         "REDIS_URL": redis_server.url,
         "LEDGER_PREFIX": "test",
         "WEBHOOK_URL": shop.webhook_url,

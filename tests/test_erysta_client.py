@@ -42,6 +42,7 @@ from erysta import (
     RejectedError,
     RetryableError,
     ServerError,
+    ThrottledError,
     TransportError,
 )
 from erysta.client import parse_retry_after
@@ -941,3 +942,54 @@ def test_socket_balance_answered(balance_server: LocalServer) -> None:
 
     assert result.balance.credit_limit == Decimal(10000)
     assert result.meta.rate_limit == 100
+
+
+class FakeLimiter:
+    """A limiter that returns queued waits and records pauses."""
+
+    def __init__(self, *waits: float) -> None:
+        self.waits = list(waits)
+        self.pauses: list[float] = []
+
+    def acquire(self) -> float:
+        return self.waits.pop(0) if self.waits else 0.0
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+@pytest.mark.parametrize("call", [call_balance, call_place_order, call_order_keys])
+def test_throttled_call_not_sent(call: Call) -> None:
+    limiter = FakeLimiter(2.5)
+    client, transport = make_client(limiter=limiter)
+
+    with pytest.raises(ThrottledError) as raised:
+        call(client)
+
+    assert raised.value.retry_after_s == 2.5
+    assert raised.value.http_status is None
+    assert transport.requests == []
+
+
+def test_allowed_call_sent() -> None:
+    limiter = FakeLimiter(0.0)
+    client, transport = make_client(keys_response(), limiter=limiter)
+
+    client.get_order_keys("SE757MKE")
+
+    assert len(transport.requests) == 1
+    assert limiter.pauses == []
+
+
+@pytest.mark.parametrize(("retry_after", "pause"), [("7", 7.0), (None, 10.0)])
+def test_429_pauses_limiter(retry_after: str | None, pause: float) -> None:
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    limiter = FakeLimiter()
+    client, _ = make_client(
+        make_response(429, failure(429, "Too Many Requests"), headers=headers), limiter=limiter
+    )
+
+    with pytest.raises(RateLimitedError):
+        client.get_order_keys("SE757MKE")
+
+    assert limiter.pauses == [pause]

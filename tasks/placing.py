@@ -31,7 +31,7 @@ from fulfillment.schedule import backoff_delay
 from fulfillment.states import OrderState
 from tasks.app import app
 from tasks.runtime import Runtime, runtime
-from tasks.steps import call_details, due_at, error_details, summary
+from tasks.steps import call_details, due_at, error_details, summary, throttle_countdown
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _wait_for_limit(rt: Runtime, record: OrderRecord, error: ThrottledError) -> 
     up PLACE_RETRY_LIMIT.
     """
     now = rt.clock()
-    wait_s = error.retry_after_s or 0.0
+    wait_s = throttle_countdown(rt, error.retry_after_s)
     rt.ledger.transition(
         record.reference_id,
         expected=OrderState.PLACING,

@@ -27,7 +27,7 @@ from fulfillment.states import OUTCOME_BY_ERYSTA_STATUS, OrderState
 from fulfillment.vault import StoredKey, StoredProduct
 from tasks.app import app
 from tasks.runtime import Runtime, runtime
-from tasks.steps import call_details, due_at, error_details, summary
+from tasks.steps import call_details, due_at, error_details, summary, throttle_countdown
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,13 @@ def _poll(rt: Runtime, record: OrderRecord, erysta_order_id: str) -> dict[str, s
         keys = rt.client.get_order_keys(erysta_order_id)
     except ThrottledError as error:
         # Not an error of the order's: poll again when the shared limit allows.
+        wait_s = throttle_countdown(rt, error.retry_after_s)
         return _schedule_next(
             rt,
             record,
             event="throttled",
-            details={"wait_s": round(error.retry_after_s or 0.0, 3)},
-            delay_s=error.retry_after_s,
+            details={"wait_s": round(wait_s, 3)},
+            delay_s=wait_s,
             increment=(),
         )
     except (RetryableError, InvalidResponseError) as error:

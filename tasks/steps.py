@@ -13,6 +13,16 @@ def due_at(rt: Runtime, now: float, after_s: float = 0.0) -> float:
     return now + after_s + rt.settings.step_grace_s
 
 
+def throttle_countdown(rt: Runtime, wait_s: float | None) -> float:
+    """Return how long a task held back by the shared rate limit waits before it tries again.
+
+    A 429's Retry-After can be long, but no countdown may exceed the longest one the
+    settings allow, which stays below half the broker's visibility timeout. A task that
+    wakes too early is held back again and waits once more.
+    """
+    return min(wait_s or 0.0, rt.settings.poll_error_backoff_max_s)
+
+
 def call_details(endpoint: str, meta: ResponseMeta) -> dict[str, Any]:
     """Timeline details of a successful supplier call."""
     return {

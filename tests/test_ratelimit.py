@@ -137,3 +137,16 @@ def test_erysta_429_pauses_every_worker(
     limiter = runtime_with_clock.client.limiter
     assert limiter is not None
     assert limiter.acquire() == pytest.approx(7.0)
+
+
+def test_long_pause_capped_countdown(runtime_with_clock: Runtime, clock: FakeClock) -> None:
+    submit_order("L-long", [{"id": catalogue.SLOW_ID, "quantity": 1}])
+    place_order("L-long")
+    pause_calls(runtime_with_clock, 7200.0)
+
+    poll_order("L-long", 1)
+
+    record = runtime_with_clock.ledger.get("L-long")
+    cap_s = runtime_with_clock.settings.poll_error_backoff_max_s
+    assert record is not None
+    assert record.next_action_at == pytest.approx(clock.now + cap_s)

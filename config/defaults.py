@@ -10,8 +10,8 @@ DEFAULT_ERYSTA_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_ERYSTA_READ_TIMEOUT_S = 30.0
 
 # Calls a minute to Erysta, shared by every worker with the same LEDGER_PREFIX. Erysta
-# allows 100; 90 leaves room for the bursts of 1/10 of it that the limiter permits, so
-# that no window of one minute sees more than 100.
+# allows 100. The limiter permits bursts of a tenth of the rate, so 90 a minute plus one
+# burst of 9 keeps every one-minute window at or below 100 calls.
 DEFAULT_ERYSTA_CALLS_PER_MINUTE = 90
 
 # One local Redis is the broker, the result backend and the ledger unless configured otherwise.

@@ -92,8 +92,8 @@ class ErystaClient:
     A caller-supplied ``session`` is used as is and stays open on ``close()``. Its adapter for
     ``base_url`` must not retry, which the constructor checks for ``HTTPAdapter``.
 
-    With a ``limiter``, every call first takes one call from it and raises ``ThrottledError``,
-    without sending anything, when none is left; a 429 from Erysta pauses the limiter.
+    With a ``limiter``, every call first takes one call from it. When none is left, the client
+    raises ``ThrottledError`` without sending anything. A 429 from Erysta pauses the limiter.
     """
 
     def __init__(

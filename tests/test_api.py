@@ -21,7 +21,7 @@ VALID_ITEM = {"id": "69ae19b4397b2e44c02853f5", "quantity": 1}
 
 
 @pytest.mark.parametrize(
-    ("reference_id", "items", "field", "shown"),
+    ("reference_id", "items", "field", "quoted_value"),
     [
         ("", [VALID_ITEM], "reference_id", "''"),
         (None, [VALID_ITEM], "reference_id", "None"),
@@ -50,7 +50,7 @@ def test_invalid_request_names_field_and_value(
     reference_id: Any,
     items: Any,
     field: str,
-    shown: str,
+    quoted_value: str,
     runtime_with_clock: Runtime,
     published: list[tuple[str, list[Any]]],
 ) -> None:
@@ -59,7 +59,7 @@ def test_invalid_request_names_field_and_value(
 
     assert field in raised.value.errors
     assert field in str(raised.value)
-    assert shown in str(raised.value)
+    assert quoted_value in str(raised.value)
     assert published == []
 
 

@@ -88,7 +88,7 @@ def test_confirm_not_placed_places_again(runtime_with_clock: Runtime, published:
     assert published == [("tasks.place_order", ["O-again"])]
 
 
-def test_confirm_refused_when_order_exists(runtime_with_clock: Runtime) -> None:
+def test_confirm_rejected_when_order_exists(runtime_with_clock: Runtime) -> None:
     order_in(runtime_with_clock, "O-exists", OrderState.NEEDS_ATTENTION, erysta_order_id="X9")
 
     with pytest.raises(OperatorError, match="Erysta order X9 exists"):
@@ -115,7 +115,7 @@ def test_cancel_requires_note(runtime_with_clock: Runtime) -> None:
         cancel_order("O-nonote", operator="ana", note=" ")
 
 
-def test_cancel_refused_once_outcome_known(runtime_with_clock: Runtime) -> None:
+def test_cancel_rejected_once_outcome_known(runtime_with_clock: Runtime) -> None:
     order_in(
         runtime_with_clock, "O-known", OrderState.NEEDS_ATTENTION, outcome=OrderState.FULFILLED
     )
@@ -131,12 +131,12 @@ def test_cli_attach_and_cancel(runtime_with_clock: Runtime, published: Published
 
     attached = runner.invoke(main, ["attach", "O-cli-1", "ABCD1234", "--operator", "bo"])
     cancelled = runner.invoke(main, ["cancel", "O-cli-2", "--note", "gone"])
-    refused = runner.invoke(main, ["confirm-not-placed", "O-cli-1"])
+    rejected = runner.invoke(main, ["confirm-not-placed", "O-cli-1"])
 
     assert attached.output.strip() == "order O-cli-1: POLLING"
     assert cancelled.output.strip() == "order O-cli-2: CANCELLED"
-    assert refused.exit_code == 1
-    assert "it is POLLING" in refused.output
+    assert rejected.exit_code == 1
+    assert "it is POLLING" in rejected.output
 
 
 def test_cli_list_older_than(runtime_with_clock: Runtime, clock: Any) -> None:
